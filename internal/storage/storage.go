@@ -17,8 +17,8 @@ import (
 
 // Errors callers test with errors.Is.
 var (
-	ErrNotFound       = errors.New("blob not found")
-	ErrUploadUnknown  = errors.New("upload not found")
+	ErrNotFound      = errors.New("blob not found")
+	ErrUploadUnknown = errors.New("upload not found")
 	// ErrUploadCorrupt means the bytes of an upload are shorter than the
 	// recorded offset (storage lost data, e.g. after a power failure): the
 	// client must restart the upload.
