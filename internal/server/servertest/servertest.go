@@ -1,0 +1,97 @@
+// Package servertest starts a real cssc server on 127.0.0.1 for tests, in
+// the test's process, over a temporary data directory.
+package servertest
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/cssc-project/cssc/internal/server"
+)
+
+// Server is a started server.
+type Server struct {
+	*server.Server
+	Host    string // "127.0.0.1:PORT", for references like Host+"/repo:tag"
+	URL     string // "http://127.0.0.1:PORT"
+	DataDir string
+	stop    func()
+}
+
+// Config returns the defaults `cssc serve` uses, on a random port of
+// 127.0.0.1 over dataDir.
+func Config(dataDir string) server.Config {
+	return server.Config{
+		DataDir:           dataDir,
+		Addr:              "127.0.0.1:0",
+		MaxManifestBytes:  4 << 20,
+		GCGrace:           time.Hour,
+		UploadMaxAge:      24 * time.Hour,
+		ShutdownTimeout:   5 * time.Second,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       time.Minute,
+		BodyStallTimeout:  30 * time.Second,
+	}
+}
+
+// Start runs a server with cfg (see Config) until the test ends. Logs go to
+// the test log when CSSC_TEST_LOG is set, else nowhere.
+func Start(t testing.TB, cfg server.Config) *Server {
+	t.Helper()
+	var w io.Writer = io.Discard
+	if os.Getenv("CSSC_TEST_LOG") != "" {
+		w = os.Stderr
+	}
+	log := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := server.New(ctx, cfg, log)
+	if err != nil {
+		cancel()
+		t.Fatalf("start cssc server: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	s := &Server{Server: srv, Host: srv.Addr(), URL: "http://" + srv.Addr(), DataDir: cfg.DataDir}
+	s.stop = func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("cssc server: %v", err)
+		}
+	}
+	t.Cleanup(s.Stop)
+	waitReady(t, s.URL)
+	return s
+}
+
+// Stop stops the server (also done at the end of the test); calling it
+// twice is harmless.
+func (s *Server) Stop() {
+	if s.stop != nil {
+		s.stop()
+		s.stop = nil
+	}
+}
+
+func waitReady(t testing.TB, url string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(url + "/readyz")
+		if err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cssc server at %s not ready: %v", url, errors.Join(err))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
