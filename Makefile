@@ -1,0 +1,49 @@
+# cssc: the two commands a newcomer runs are `make demo` and `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+GO ?= go
+FUZZTIME ?= 30s
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/cssc-project/cssc/internal/version.Version=$(VERSION)
+
+.PHONY: all build demo test lint unit conformance fuzz bench tools clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/cssc ./cmd/cssc
+
+## demo: start cssc on a temporary data directory, push, pull, attach, collect.
+demo: build
+	$(GO) run ./cmd/cssc-demo --cssc bin/cssc
+
+## test: everything CI runs. Builds the pinned tools it needs (once, into .tools/).
+test: tools lint unit fuzz
+
+tools:
+	scripts/tools.sh conformance staticcheck
+
+lint:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$$(scripts/tools.sh --path staticcheck) ./...
+
+## unit: every Go test, the conformance suite and the crash tests included.
+unit:
+	$(GO) test -race -count=1 ./...
+
+## fuzz: each fuzz target for a bounded time (FUZZTIME).
+fuzz:
+	$(GO) test ./internal/registry -run '^$$' -fuzz '^FuzzParseManifest$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/registry -run '^$$' -fuzz '^FuzzUploadChunks$$' -fuzztime $(FUZZTIME)
+
+conformance:
+	$(GO) test -count=1 -v -run TestDistributionSpecConformance ./test/conformance
+
+## bench: registry throughput side by side with the CNCF distribution registry.
+bench: build
+	bench/registry/run.sh
+
+clean:
+	rm -rf bin
