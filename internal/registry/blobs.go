@@ -3,7 +3,6 @@ package registry
 import (
 	"errors"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/cssc-project/cssc/internal/storage"
@@ -67,8 +66,4 @@ func (rg *Registry) deleteBlob(w http.ResponseWriter, r *http.Request, rt route)
 		w.Header().Set("Content-Length", "0")
 		w.WriteHeader(http.StatusAccepted)
 	}
-}
-
-func setContentLength(w http.ResponseWriter, n int64) {
-	w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
 }
