@@ -185,6 +185,10 @@ func (rg *Registry) deleteManifest(w http.ResponseWriter, r *http.Request, rt ro
 		writeError(w, r, newError(http.StatusNotFound, codeManifestUnknown, "manifest unknown", rt.ref))
 		return
 	}
+	if errors.Is(err, store.ErrManifestReferenced) {
+		writeError(w, r, newError(http.StatusMethodNotAllowed, codeDenied, "manifest is listed by an index; delete the index first", err.Error()))
+		return
+	}
 	if err != nil {
 		rg.internalError(w, r, "delete manifest", err)
 		return

@@ -19,12 +19,13 @@ import (
 
 // Errors callers test with errors.Is.
 var (
-	ErrRepositoryUnknown = errors.New("repository unknown")
-	ErrBlobUnknown       = errors.New("blob unknown")
-	ErrManifestUnknown   = errors.New("manifest unknown")
-	ErrUploadUnknown     = errors.New("upload unknown")
-	ErrUploadConflict    = errors.New("upload changed concurrently")
-	ErrBlobReferenced    = errors.New("blob is referenced by a manifest")
+	ErrRepositoryUnknown  = errors.New("repository unknown")
+	ErrBlobUnknown        = errors.New("blob unknown")
+	ErrManifestUnknown    = errors.New("manifest unknown")
+	ErrUploadUnknown      = errors.New("upload unknown")
+	ErrUploadConflict     = errors.New("upload changed concurrently")
+	ErrBlobReferenced     = errors.New("blob is referenced by a manifest")
+	ErrManifestReferenced = errors.New("manifest is referenced by an index")
 )
 
 // MissingReferenceError reports a manifest whose blob or child manifest is
