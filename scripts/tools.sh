@@ -22,9 +22,10 @@ REGISTRY_VERSION=v3.1.2                                # github.com/distribution
 STATICCHECK_VERSION=v0.8.2                             # honnef.co/go/tools (= staticcheck 2026.2.2)
 CRANE_VERSION=v0.22.1                                  # github.com/google/go-containerregistry (cmd/crane)
 ORAS_VERSION=v1.3.6                                    # oras.land/oras (cmd/oras)
+COSIGN_VERSION=v2.6.5                                  # github.com/sigstore/cosign/v2 (cmd/cosign)
 # ----------------------------------------------------------------------------------------------
 
-TOOLS=(conformance registry staticcheck crane oras)
+TOOLS=(conformance registry staticcheck crane oras cosign)
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 TOOLS_DIR="$ROOT/.tools"
@@ -55,6 +56,8 @@ tool_spec() {
 		VERSION=$CRANE_VERSION MODULE=github.com/google/go-containerregistry PKG=./cmd/crane ;;
 	oras)
 		VERSION=$ORAS_VERSION MODULE=oras.land/oras PKG=./cmd/oras ;;
+	cosign)
+		VERSION=$COSIGN_VERSION MODULE=github.com/sigstore/cosign/v2 PKG=./cmd/cosign ;;
 	*)
 		echo "tools: unknown tool '$1' (known: ${TOOLS[*]})" >&2
 		exit 2 ;;
