@@ -63,6 +63,11 @@ func Apply(fs *pflag.FlagSet, path string, lookup func(string) (string, bool), s
 			return
 		}
 		if v, ok := lookup(EnvName(f.Name)); ok {
+			// The environment replaces a list the YAML set; without this a
+			// slice flag set from a YAML scalar would append to it.
+			if sv, ok := f.Value.(pflag.SliceValue); ok {
+				_ = sv.Replace(nil)
+			}
 			if err := f.Value.Set(v); err != nil {
 				errs = append(errs, fmt.Errorf("environment %s=%q: %w", EnvName(f.Name), v, err))
 			}

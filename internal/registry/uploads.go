@@ -72,7 +72,11 @@ func (rg *Registry) mount(ctx context.Context, repo string, d digest.Digest, fro
 		if err != nil {
 			return false, err
 		}
-		return true, rg.link(ctx, repo, d, size)
+		err = rg.link(ctx, repo, d, size)
+		if errors.Is(err, storage.ErrNotFound) {
+			continue // linked but its bytes are gone: not mountable
+		}
+		return err == nil, err
 	}
 	return false, nil
 }
@@ -163,8 +167,14 @@ func rangeHeader(size int64) string {
 func (rg *Registry) openUpload(w http.ResponseWriter, r *http.Request, rt route) (store.Upload, func(), bool) {
 	unlock, ok := rg.uploads.tryLock(rt.ref)
 	if !ok {
-		writeError(w, r, newError(http.StatusRequestedRangeNotSatisfiable, codeBlobUploadInvalid,
-			"another request is writing to this upload", nil))
+		busy := newError(http.StatusRequestedRangeNotSatisfiable, codeBlobUploadInvalid,
+			"another request is writing to this upload", nil)
+		// Say where the upload stands (Range, Location), as any 416 does.
+		if up, err := rg.meta.GetUpload(r.Context(), rt.name, rt.ref); err == nil {
+			rg.writeUploadError(w, r, rt, up, busy)
+		} else {
+			writeError(w, r, busy)
+		}
 		return store.Upload{}, nil, false
 	}
 	up, err := rg.meta.GetUpload(r.Context(), rt.name, rt.ref)
@@ -180,12 +190,18 @@ func (rg *Registry) openUpload(w http.ResponseWriter, r *http.Request, rt route)
 	return up, unlock, true
 }
 
+// uploadStatus reads the recorded progress without taking the session's
+// lock, so a client can ask while its own PATCH is still streaming.
 func (rg *Registry) uploadStatus(w http.ResponseWriter, r *http.Request, rt route) {
-	up, unlock, ok := rg.openUpload(w, r, rt)
-	if !ok {
+	up, err := rg.meta.GetUpload(r.Context(), rt.name, rt.ref)
+	if errors.Is(err, store.ErrUploadUnknown) {
+		writeError(w, r, newError(http.StatusNotFound, codeBlobUploadUnknown, "blob upload unknown to registry", rt.ref))
 		return
 	}
-	unlock()
+	if err != nil {
+		rg.internalError(w, r, "look up upload", err)
+		return
+	}
 	uploadAccepted(w, rt.name, up.ID, up.Size, http.StatusNoContent)
 }
 
@@ -245,7 +261,12 @@ func (rg *Registry) finishUpload(w http.ResponseWriter, r *http.Request, rt rout
 			return
 		}
 	}
+	lost := newError(http.StatusBadRequest, codeBlobUploadInvalid, "upload data lost; restart the upload", nil)
 	got, err := rg.uploadDigest(ctx, up, h, d.Algorithm())
+	if errors.Is(err, storage.ErrUploadCorrupt) {
+		writeError(w, r, lost)
+		return
+	}
 	if err != nil {
 		rg.internalError(w, r, "hash upload", err)
 		return
@@ -258,7 +279,10 @@ func (rg *Registry) finishUpload(w http.ResponseWriter, r *http.Request, rt rout
 			map[string]string{"expected": d.String(), "computed": got.String()}))
 		return
 	}
-	if err := rg.commit(ctx, rt.name, up.ID, up.Size, d); err != nil {
+	if err := rg.commit(ctx, rt.name, up.ID, up.Size, d); errors.Is(err, storage.ErrUploadCorrupt) {
+		writeError(w, r, lost)
+		return
+	} else if err != nil {
 		rg.internalError(w, r, "store blob", err)
 		return
 	}

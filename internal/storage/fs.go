@@ -222,7 +222,14 @@ func (s *FS) CommitUpload(_ context.Context, id string, size int64, d digest.Dig
 	if err != nil {
 		return Info{}, err
 	}
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE, 0o640)
+	flags := os.O_WRONLY
+	if size == 0 {
+		flags |= os.O_CREATE // an empty upload may have no file
+	}
+	f, err := os.OpenFile(p, flags, 0o640)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Info{}, fmt.Errorf("commit upload %s: %w", id, ErrUploadCorrupt)
+	}
 	if err != nil {
 		return Info{}, fmt.Errorf("commit upload %s: %w", id, err)
 	}
