@@ -66,26 +66,46 @@ func (s *Store) RepositoriesWithBlob(ctx context.Context, digest string, limit i
 // manifest of the repository still uses is refused with ErrBlobReferenced:
 // deleting it would break every pull of that manifest.
 func (s *Store) UnlinkBlob(ctx context.Context, repo, digest string) error {
+	return s.deleteUnreferenced(ctx, repo, digest, unreferenced{
+		kind:       "blob",
+		delete:     `DELETE FROM repository_blobs WHERE repository_id = $1 AND digest = $2`,
+		unknown:    ErrBlobUnknown,
+		referenced: ErrBlobReferenced,
+		usedBy:     "manifest",
+	})
+}
+
+// unreferenced describes a row that may be deleted only while no manifest
+// reference of kind names it.
+type unreferenced struct {
+	kind       string // "blob" or "manifest", as in manifest_references.kind
+	delete     string // DELETE … WHERE repository_id = $1 AND digest = $2
+	unknown    error
+	referenced error
+	usedBy     string // what holds the reference, for the message
+}
+
+func (s *Store) deleteUnreferenced(ctx context.Context, repo, digest string, u unreferenced) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		id, err := repositoryID(ctx, tx, repo)
 		if err != nil {
-			return fmt.Errorf("%s in %s: %w", digest, repo, ErrBlobUnknown)
+			return fmt.Errorf("%s in %s: %w", digest, repo, u.unknown)
 		}
 		var user string
 		err = tx.QueryRowContext(ctx, `SELECT manifest_digest FROM manifest_references
-			WHERE repository_id = $1 AND digest = $2 AND kind = 'blob' LIMIT 1`, id, digest).Scan(&user)
+			WHERE repository_id = $1 AND digest = $2 AND kind = $3 LIMIT 1`, id, digest, u.kind).Scan(&user)
 		if err == nil {
-			return fmt.Errorf("blob %s is used by manifest %s: %w", digest, user, ErrBlobReferenced)
+			return fmt.Errorf("%s %s is used by %s %s: %w", u.kind, digest, u.usedBy, user, u.referenced)
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("unlink blob %s: %w", digest, err)
+			return fmt.Errorf("delete %s %s: %w", u.kind, digest, err)
 		}
-		res, err := tx.ExecContext(ctx, `DELETE FROM repository_blobs WHERE repository_id = $1 AND digest = $2`, id, digest)
+		res, err := tx.ExecContext(ctx, u.delete, id, digest)
 		if err != nil {
-			return fmt.Errorf("unlink blob %s from %s: %w", digest, repo, err)
+			return fmt.Errorf("delete %s %s from %s: %w", u.kind, digest, repo, err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("%s in %s: %w", digest, repo, ErrBlobUnknown)
+			return fmt.Errorf("%s in %s: %w", digest, repo, u.unknown)
 		}
 		return nil
 	})

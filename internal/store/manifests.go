@@ -141,28 +141,12 @@ func (s *Store) GetTaggedManifest(ctx context.Context, repo, tag string) (Manife
 // pointing at it. A manifest an index of the repository lists is refused
 // with ErrManifestReferenced: deleting it would break the index.
 func (s *Store) DeleteManifest(ctx context.Context, repo, digest string) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
-		id, err := repositoryID(ctx, tx, repo)
-		if err != nil {
-			return fmt.Errorf("%s in %s: %w", digest, repo, ErrManifestUnknown)
-		}
-		var parent string
-		err = tx.QueryRowContext(ctx, `SELECT manifest_digest FROM manifest_references
-			WHERE repository_id = $1 AND digest = $2 AND kind = 'manifest' LIMIT 1`, id, digest).Scan(&parent)
-		if err == nil {
-			return fmt.Errorf("manifest %s is listed by index %s: %w", digest, parent, ErrManifestReferenced)
-		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("delete manifest %s: %w", digest, err)
-		}
-		res, err := tx.ExecContext(ctx, `DELETE FROM manifests WHERE repository_id = $1 AND digest = $2`, id, digest)
-		if err != nil {
-			return fmt.Errorf("delete manifest %s: %w", digest, err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("%s in %s: %w", digest, repo, ErrManifestUnknown)
-		}
-		return nil
+	return s.deleteUnreferenced(ctx, repo, digest, unreferenced{
+		kind:       "manifest",
+		delete:     `DELETE FROM manifests WHERE repository_id = $1 AND digest = $2`,
+		unknown:    ErrManifestUnknown,
+		referenced: ErrManifestReferenced,
+		usedBy:     "index",
 	})
 }
 
