@@ -61,9 +61,18 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
 }
 
+// Done describes a finished request, for access logs.
+type Done struct {
+	Route    string
+	Status   int
+	Written  int64
+	Duration time.Duration
+}
+
 // Wrap counts the requests next serves; routeOf names a request's route
 // (a small fixed set, never the raw path, to keep label cardinality low).
-func (m *Metrics) Wrap(next http.Handler, routeOf func(*http.Request) string) http.Handler {
+// onDone, if not nil, is told of each finished request.
+func (m *Metrics) Wrap(next http.Handler, routeOf func(*http.Request) string, onDone func(*http.Request, Done)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rw := &recorder{ResponseWriter: w, status: http.StatusOK}
@@ -72,9 +81,13 @@ func (m *Metrics) Wrap(next http.Handler, routeOf func(*http.Request) string) ht
 		}
 		next.ServeHTTP(rw, r)
 		route := routeOf(r)
+		elapsed := time.Since(start)
 		m.requests.WithLabelValues(route, r.Method, strconv.Itoa(rw.status)).Inc()
-		m.latency.WithLabelValues(route, r.Method).Observe(time.Since(start).Seconds())
+		m.latency.WithLabelValues(route, r.Method).Observe(elapsed.Seconds())
 		m.bytesOut.Add(float64(rw.written))
+		if onDone != nil {
+			onDone(r, Done{Route: route, Status: rw.status, Written: rw.written, Duration: elapsed})
+		}
 	})
 }
 

@@ -92,7 +92,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		return "other"
 	}
 	s.http = &http.Server{
-		Handler:           m.Wrap(stallGuard(mux, cfg.BodyStallTimeout), routeOf),
+		Handler:           m.Wrap(stallGuard(mux, cfg.BodyStallTimeout), routeOf, s.accessLog),
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		IdleTimeout:       cfg.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -167,6 +167,22 @@ func (s *Server) periodicGC(ctx context.Context) {
 
 func (s *Server) gcOptions(dryRun bool) gc.Options {
 	return gc.Options{DryRun: dryRun, Grace: s.cfg.GCGrace, UploadMaxAge: s.cfg.UploadMaxAge}
+}
+
+// accessLog logs every request at debug level, and server errors at error
+// level whatever the level, so they are never missed.
+func (s *Server) accessLog(r *http.Request, d metrics.Done) {
+	level := slog.LevelDebug
+	if d.Status >= 500 {
+		level = slog.LevelError
+	}
+	if !s.log.Enabled(r.Context(), level) {
+		return
+	}
+	s.log.LogAttrs(r.Context(), level, "request",
+		slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("route", d.Route),
+		slog.Int("status", d.Status), slog.Int64("bytes_out", d.Written),
+		slog.Duration("duration", d.Duration), slog.String("remote", r.RemoteAddr))
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
