@@ -108,13 +108,6 @@ func (r *recorder) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// ReadFrom keeps the sendfile path of http.ServeContent for blob downloads.
-func (r *recorder) ReadFrom(src io.Reader) (int64, error) {
-	n, err := io.Copy(r.ResponseWriter, src)
-	r.written += n
-	return n, err
-}
-
 // Unwrap lets http.ResponseController reach the connection (deadlines).
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 

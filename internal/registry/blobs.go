@@ -2,6 +2,7 @@ package registry
 
 import (
 	"errors"
+	"io"
 	"net/http"
 	"time"
 
@@ -42,8 +43,24 @@ func (rg *Registry) getBlob(w http.ResponseWriter, r *http.Request, rt route) {
 	h.Set("Docker-Content-Digest", d.String())
 	h.Set("ETag", `"`+d.String()+`"`)
 	h.Set("Cache-Control", "max-age=31536000")
-	// ServeContent answers Range (206, 416), If-None-Match and HEAD.
-	http.ServeContent(w, r, "", time.Time{}, f)
+	// ServeContent answers Range (206, 416), If-None-Match and HEAD; the
+	// body goes out through large writes (see blobWriter).
+	buf := rg.copyBufs.Get().(*[]byte)
+	defer rg.copyBufs.Put(buf)
+	http.ServeContent(blobWriter{w, *buf}, r, "", time.Time{}, f)
+}
+
+// blobWriter copies a blob to the client in 256 KiB writes. On loopback
+// (bench/registry) that served large blobs faster than both sendfile and
+// the 32 KiB copies the standard library falls back to, at a bounded
+// memory cost per download.
+type blobWriter struct {
+	http.ResponseWriter
+	buf []byte
+}
+
+func (b blobWriter) ReadFrom(src io.Reader) (int64, error) {
+	return io.CopyBuffer(struct{ io.Writer }{b.ResponseWriter}, src, b.buf)
 }
 
 // deleteBlob removes a blob from a repository. The bytes stay until garbage

@@ -56,6 +56,8 @@ type Registry struct {
 	opts    Options
 	log     *slog.Logger
 	uploads keyedLocks
+	// copyBufs holds the buffers blob downloads are copied through.
+	copyBufs sync.Pool
 }
 
 // New returns a registry over meta and blobs.
@@ -69,7 +71,9 @@ func New(meta Metadata, blobs storage.Store, opts Options) *Registry {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Registry{meta: meta, blobs: blobs, opts: opts, log: opts.Logger, uploads: keyedLocks{busy: map[string]struct{}{}}}
+	rg := &Registry{meta: meta, blobs: blobs, opts: opts, log: opts.Logger, uploads: keyedLocks{busy: map[string]struct{}{}}}
+	rg.copyBufs.New = func() any { b := make([]byte, 256<<10); return &b }
+	return rg
 }
 
 // route is a parsed request path.
