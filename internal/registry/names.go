@@ -34,10 +34,3 @@ func parseDigest(s string) (digest.Digest, bool) {
 
 // isDigestRef tells a digest reference from a tag (tags cannot hold ':').
 func isDigestRef(ref string) bool { return strings.Contains(ref, ":") }
-
-// Area is the first path component of a repository name ("quarantine",
-// "golden", or any team's own). Later rules (access, promotion) key on it.
-func Area(name string) string {
-	area, _, _ := strings.Cut(name, "/")
-	return area
-}
