@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"math"
 )
 
 // ListTags returns up to n tags of repo in lexical order, starting after
@@ -26,9 +27,9 @@ func (s *Store) ListRepositories(ctx context.Context, last string, n int) (names
 // page runs a query whose last argument is a LIMIT, asking for one row more
 // than wanted to learn whether another page follows.
 func (s *Store) page(ctx context.Context, query string, n int, args ...any) ([]string, bool, error) {
-	limit := n + 1
+	limit := int64(n) + 1
 	if n < 0 {
-		limit = -1 // SQLite: no limit
+		limit = math.MaxInt64 // no limit, in words both SQLite and PostgreSQL take
 	}
 	rows, err := s.r.QueryContext(ctx, query, append(args, limit)...)
 	if err != nil {
