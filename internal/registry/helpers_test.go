@@ -22,10 +22,11 @@ import (
 // testServer is a registry over real SQLite and a real blob directory,
 // served over real HTTP.
 type testServer struct {
-	URL  string
-	Dir  string
-	Meta *store.Store
-	c    *http.Client
+	Handler http.Handler
+	URL     string
+	Dir     string
+	Meta    *store.Store
+	c       *http.Client
 }
 
 // startServer starts a registry in dir; cleanup registers the shutdown.
@@ -39,12 +40,13 @@ func startServer(tb testing.TB, dir string, opts Options) *testServer {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	srv := httptest.NewServer(New(meta, blobs, opts))
+	h := New(meta, blobs, opts)
+	srv := httptest.NewServer(h)
 	tb.Cleanup(func() {
 		srv.Close()
 		_ = meta.Close()
 	})
-	return &testServer{URL: srv.URL, Dir: dir, Meta: meta, c: srv.Client()}
+	return &testServer{Handler: h, URL: srv.URL, Dir: dir, Meta: meta, c: srv.Client()}
 }
 
 func newServer(t *testing.T) *testServer {
