@@ -24,27 +24,13 @@ func TestConcurrentManifestsToOneTag(t *testing.T) {
 		bodies[i] = mustJSON(t, imageManifest(cfg, []v1.Descriptor{layer}, nil, ""))
 		digests[digest.FromBytes(bodies[i]).String()] = true
 	}
-	var wg sync.WaitGroup
-	status := make([]int, n)
-	for i := range n {
-		wg.Go(func() {
-			req, _ := http.NewRequest(http.MethodPut, s.URL+"/v2/"+repo+"/manifests/latest", bytes.NewReader(bodies[i]))
+	inParallel(t, n, http.StatusCreated, func(i int) (*http.Request, error) {
+		req, err := http.NewRequest(http.MethodPut, s.URL+"/v2/"+repo+"/manifests/latest", bytes.NewReader(bodies[i]))
+		if err == nil {
 			req.Header.Set("Content-Type", v1.MediaTypeImageManifest)
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			_ = resp.Body.Close()
-			status[i] = resp.StatusCode
-		})
-	}
-	wg.Wait()
-	for i, st := range status {
-		if st != http.StatusCreated {
-			t.Errorf("PUT %d: %d", i, st)
 		}
-	}
+		return req, err
+	})
 	r := s.do(t, http.MethodGet, "/v2/"+repo+"/manifests/latest", nil)
 	if r.StatusCode != 200 || !digests[r.Header.Get("Docker-Content-Digest")] {
 		t.Fatalf("latest: %d %q", r.StatusCode, r.Header.Get("Docker-Content-Digest"))
@@ -65,25 +51,9 @@ func TestConcurrentSameBlobMonolithic(t *testing.T) {
 	const repo, n = "team/blob", 8
 	data := bytes.Repeat([]byte("concurrent blob "), 4096)
 	d := digest.FromBytes(data)
-	var wg sync.WaitGroup
-	status := make([]int, n)
-	for i := range n {
-		wg.Go(func() {
-			resp, err := http.Post(s.URL+"/v2/"+repo+"/blobs/uploads/?digest="+d.String(), "application/octet-stream", bytes.NewReader(data))
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			_ = resp.Body.Close()
-			status[i] = resp.StatusCode
-		})
-	}
-	wg.Wait()
-	for i, st := range status {
-		if st != http.StatusCreated {
-			t.Errorf("POST %d: %d", i, st)
-		}
-	}
+	inParallel(t, n, http.StatusCreated, func(int) (*http.Request, error) {
+		return http.NewRequest(http.MethodPost, s.URL+"/v2/"+repo+"/blobs/uploads/?digest="+d.String(), bytes.NewReader(data))
+	})
 	if got := countFiles(t, s.Dir, "blobs"); got != 1 {
 		t.Fatalf("%d files under blobs/, want 1", got)
 	}
@@ -135,5 +105,35 @@ func TestConcurrentPatchesOneUpload(t *testing.T) {
 	d := digest.FromBytes(chunk)
 	if r := s.do(t, http.MethodPut, loc+"?digest="+d.String(), nil); r.StatusCode != 201 {
 		t.Fatalf("finish: %d %s", r.StatusCode, r.Body)
+	}
+}
+
+// inParallel sends n requests at once (request i built by mk) and expects
+// each to answer want.
+func inParallel(t *testing.T, n, want int, mk func(i int) (*http.Request, error)) {
+	t.Helper()
+	var wg sync.WaitGroup
+	status := make([]int, n)
+	for i := range n {
+		wg.Go(func() {
+			req, err := mk(i)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			_ = resp.Body.Close()
+			status[i] = resp.StatusCode
+		})
+	}
+	wg.Wait()
+	for i, st := range status {
+		if st != want {
+			t.Errorf("request %d: %d, want %d", i, st, want)
+		}
 	}
 }
