@@ -177,32 +177,35 @@ func (rg *Registry) openUpload(w http.ResponseWriter, r *http.Request, rt route)
 		}
 		return store.Upload{}, nil, false
 	}
-	up, err := rg.meta.GetUpload(r.Context(), rt.name, rt.ref)
-	if err != nil {
+	up, ok := rg.lookupUpload(w, r, rt)
+	if !ok {
 		unlock()
-		if errors.Is(err, store.ErrUploadUnknown) {
-			writeError(w, r, newError(http.StatusNotFound, codeBlobUploadUnknown, "blob upload unknown to registry", rt.ref))
-			return store.Upload{}, nil, false
-		}
-		rg.internalError(w, r, "look up upload", err)
 		return store.Upload{}, nil, false
 	}
 	return up, unlock, true
 }
 
-// uploadStatus reads the recorded progress without taking the session's
-// lock, so a client can ask while its own PATCH is still streaming.
-func (rg *Registry) uploadStatus(w http.ResponseWriter, r *http.Request, rt route) {
+// lookupUpload finds the session of a request, answering 404 when there is
+// none.
+func (rg *Registry) lookupUpload(w http.ResponseWriter, r *http.Request, rt route) (store.Upload, bool) {
 	up, err := rg.meta.GetUpload(r.Context(), rt.name, rt.ref)
 	if errors.Is(err, store.ErrUploadUnknown) {
 		writeError(w, r, newError(http.StatusNotFound, codeBlobUploadUnknown, "blob upload unknown to registry", rt.ref))
-		return
+		return up, false
 	}
 	if err != nil {
 		rg.internalError(w, r, "look up upload", err)
-		return
+		return up, false
 	}
-	uploadAccepted(w, rt.name, up.ID, up.Size, http.StatusNoContent)
+	return up, true
+}
+
+// uploadStatus reads the recorded progress without taking the session's
+// lock, so a client can ask while its own PATCH is still streaming.
+func (rg *Registry) uploadStatus(w http.ResponseWriter, r *http.Request, rt route) {
+	if up, ok := rg.lookupUpload(w, r, rt); ok {
+		uploadAccepted(w, rt.name, up.ID, up.Size, http.StatusNoContent)
+	}
 }
 
 func (rg *Registry) cancelUpload(w http.ResponseWriter, r *http.Request, rt route) {
