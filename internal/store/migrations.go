@@ -80,6 +80,8 @@ CREATE TABLE uploads (
 	updated_at    BIGINT NOT NULL
 );
 `},
+	{2, "identities", identitySchema},
+	{3, "audit trail", auditSchema},
 }
 
 type dialect struct {
