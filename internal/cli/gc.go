@@ -1,12 +1,7 @@
 package cli
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -81,28 +76,17 @@ every leftover at once.`,
 
 func remoteGC(cmd *cobra.Command, serverURL string, dryRun bool) (gc.Report, error) {
 	var rep gc.Report
-	u := strings.TrimRight(serverURL, "/") + "/api/v1/gc"
+	sf := serverFlags{server: serverURL}
+	c, err := sf.client()
+	if err != nil {
+		return rep, err
+	}
+	path := "/api/v1/gc"
 	if dryRun {
-		u += "?dry_run=true"
+		path += "?dry_run=true"
 	}
-	req, err := http.NewRequestWithContext(cmd.Context(), http.MethodPost, u, nil)
-	if err != nil {
+	if err := c.Do(cmd.Context(), "POST", path, nil, &rep); err != nil {
 		return rep, fmt.Errorf("gc via %s: %w", serverURL, err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return rep, fmt.Errorf("gc via %s: %w", serverURL, err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return rep, fmt.Errorf("gc via %s: %w", serverURL, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return rep, fmt.Errorf("gc via %s: %s: %s", serverURL, resp.Status, strings.TrimSpace(string(body)))
-	}
-	if err := json.Unmarshal(body, &rep); err != nil {
-		return rep, errors.Join(fmt.Errorf("gc via %s: bad answer", serverURL), err)
 	}
 	return rep, nil
 }

@@ -19,9 +19,18 @@ func newServeCmd(g *globals) *cobra.Command {
 admin API on one address. The server owns its data directory: a second
 writer is refused.
 
-Endpoints: /v2/ (registry), /healthz, /readyz, /metrics (Prometheus),
-POST /api/v1/gc (garbage collection).`,
-		Example: "  cssc serve --data-dir ./cssc-data --addr 127.0.0.1:5000",
+A data directory on which ` + "`cssc admin init`" + ` was never run serves in open
+mode: no authentication, loopback only, and a loud warning. Once initialised,
+every request is authenticated (Basic, the registry token flow at /token,
+API tokens, or a client certificate mapped to a robot) and authorized by
+role on repository globs; quarantine/ and golden/ have built-in rules.
+Plain HTTP is served only on loopback unless --insecure-http.
+
+Endpoints: /v2/ (registry), /token (registry tokens), /api/v1/ (REST API:
+users, robots, tokens, keys, gc, audit), /healthz, /readyz, /metrics.`,
+		Example: `  cssc serve --data-dir ./cssc-data --addr 127.0.0.1:5000
+  cssc serve --addr :443 --tls-cert server.crt --tls-key server.key --tls-client-ca clients-ca.crt --tls-client-auth optional
+  cssc serve --addr 0.0.0.0:5443 --tls-self-signed`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
@@ -44,5 +53,21 @@ POST /api/v1/gc (garbage collection).`,
 	f.DurationVar(&cfg.ReadHeaderTimeout, "read-header-timeout", 30*time.Second, "time a client gets to send request headers")
 	f.DurationVar(&cfg.IdleTimeout, "idle-timeout", 2*time.Minute, "keep-alive connections idle longer are closed")
 	f.DurationVar(&cfg.BodyStallTimeout, "body-stall-timeout", time.Minute, "a request body with no progress for this long is dropped")
+	f.StringVar(&cfg.TLSCert, "tls-cert", "", "serve HTTPS with this certificate (PEM; re-read when it changes)")
+	f.StringVar(&cfg.TLSKey, "tls-key", "", "key of --tls-cert (PEM)")
+	f.StringVar(&cfg.TLSClientCA, "tls-client-ca", "", "CA (PEM) that client certificates must chain to (mTLS)")
+	f.StringVar(&cfg.TLSClientAuth, "tls-client-auth", "", "with --tls-client-ca: require (default) or optional")
+	f.BoolVar(&cfg.TLSSelfSigned, "tls-self-signed", false, "development only: serve HTTPS with a generated self-signed certificate")
+	f.BoolVar(&cfg.InsecureHTTP, "insecure-http", false, "allow plain HTTP on an address that is not loopback (credentials travel in clear)")
+	f.StringVar(&cfg.ExternalURL, "external-url", "", "URL clients reach this server by (default: scheme and Host of each request)")
+	f.StringArrayVar(&cfg.AnonymousPull, "anonymous-pull", nil, "repository glob anyone may pull without credentials (repeatable; never quarantine/)")
+	f.IntVar(&cfg.LoginMaxFailures, "login-max-failures", 10, "failed logins per account (3x per source address) before logins are refused for --login-failure-window")
+	f.DurationVar(&cfg.LoginFailureWindow, "login-failure-window", 5*time.Minute, "window in which failed logins are counted")
+	f.DurationVar(&cfg.TokenTTL, "token-ttl", 5*time.Minute, "lifetime of registry tokens")
+	f.StringVar(&cfg.AuditKey, "audit-key", "", "key file that signs audit checkpoints (default <data-dir>/keys/audit.key; keep a copy of its .pub elsewhere)")
+	f.IntVar(&cfg.AuditCheckpointEvery, "audit-checkpoint-every", 1000, "sign a checkpoint of the audit chain every N events")
+	f.IntVar(&cfg.AuditPullSampling, "audit-pull-sampling", 1, "record 1 pull in N in the audit trail (1: every pull)")
+	f.StringVar(&cfg.AuditSyslog, "audit-syslog", "", "also forward audit events to syslog (RFC 5424): udp://host:514 or tcp://host:514")
+	f.StringVar(&cfg.AuditWebhook, "audit-webhook", "", "also POST audit events to this URL (JSON lines; retried, never blocks requests)")
 	return cmd
 }

@@ -5,6 +5,7 @@
 //	<dir>/meta.db    metadata (SQLite)
 //	<dir>/blobs/     blob bytes
 //	<dir>/uploads/   uploads in progress
+//	<dir>/keys/      token-signing and audit keys (0700)
 package datadir
 
 import (
@@ -66,6 +67,12 @@ func Open(ctx context.Context, dir, addr string) (*Dir, error) {
 	}
 	return d, nil
 }
+
+// KeyDir is where the data directory's keys live (token signing, audit).
+func (d *Dir) KeyDir() string { return KeyDir(d.Path) }
+
+// KeyDir is the key directory of data directory dir.
+func KeyDir(dir string) string { return filepath.Join(dir, "keys") }
 
 // Close releases the stores and the lock.
 func (d *Dir) Close() error {

@@ -53,3 +53,15 @@ func writeError(w http.ResponseWriter, r *http.Request, e *apiError) {
 		_, _ = w.Write(body)
 	}
 }
+
+// Error codes a front (authentication, authorization) answers with.
+const (
+	CodeUnauthorized    = "UNAUTHORIZED"
+	CodeDenied          = codeDenied
+	CodeTooManyRequests = codeTooManyRequests
+)
+
+// WriteError answers r with the spec's error body.
+func WriteError(w http.ResponseWriter, r *http.Request, status int, code, message string) {
+	writeError(w, r, newError(status, code, message, nil))
+}

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -77,7 +78,7 @@ func (rg *Registry) catalog(w http.ResponseWriter, r *http.Request, _ route) {
 	if n < 0 {
 		n = maxPage
 	}
-	names, more, err := rg.meta.ListRepositories(r.Context(), last, n)
+	names, more, err := rg.visibleRepositories(r.Context(), last, n)
 	if err != nil {
 		rg.internalError(w, r, "list repositories", err)
 		return
@@ -123,4 +124,30 @@ func (rg *Registry) referrers(w http.ResponseWriter, r *http.Request, rt route) 
 	h.Set("Content-Type", v1.MediaTypeImageIndex)
 	h.Set("Content-Length", strconv.Itoa(len(b)))
 	_, _ = w.Write(b)
+}
+
+// visibleRepositories pages through the repositories the caller may pull:
+// it reads further pages until n are found or the list ends, so filtering
+// never makes a page come back short while more follow.
+func (rg *Registry) visibleRepositories(ctx context.Context, last string, n int) ([]string, bool, error) {
+	out := make([]string, 0, min(n, 256))
+	for {
+		names, more, err := rg.meta.ListRepositories(ctx, last, n)
+		if err != nil {
+			return nil, false, err
+		}
+		for i, name := range names {
+			if !rg.opts.CanPull(ctx, name) {
+				continue
+			}
+			out = append(out, name)
+			if len(out) == n {
+				return out, more || i < len(names)-1, nil
+			}
+		}
+		if !more || len(names) == 0 {
+			return out, false, nil
+		}
+		last = names[len(names)-1]
+	}
 }

@@ -46,7 +46,11 @@ type Options struct {
 	// exclusively by the garbage collector while it deletes bytes, so a
 	// blob being pushed is never collected.
 	CommitLock *sync.RWMutex
-	Logger     *slog.Logger
+	// CanPull reports whether the caller of ctx may pull repo. The catalog
+	// lists only such repositories, and a blob is mounted only from one of
+	// them. Nil allows everything (access is then decided in front).
+	CanPull func(ctx context.Context, repo string) bool
+	Logger  *slog.Logger
 }
 
 // Registry is the distribution API handler.
@@ -70,6 +74,9 @@ func New(meta Metadata, blobs storage.Store, opts Options) *Registry {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.CanPull == nil {
+		opts.CanPull = func(context.Context, string) bool { return true }
 	}
 	rg := &Registry{meta: meta, blobs: blobs, opts: opts, log: opts.Logger, uploads: keyedLocks{busy: map[string]struct{}{}}}
 	rg.copyBufs.New = func() any { b := make([]byte, 256<<10); return &b }
@@ -127,6 +134,22 @@ func parseRoute(path string) (route, bool) {
 	}
 	return route{}, false
 }
+
+// Route is a parsed API request path.
+type Route struct {
+	Kind string // one of the Route* names
+	Name string // repository ("" for base and catalog)
+	Ref  string // digest, tag or upload id
+}
+
+// ParseRoute parses an API path; false for a path that is not an endpoint.
+func ParseRoute(path string) (Route, bool) {
+	rt, ok := parseRoute(path)
+	return Route{Kind: rt.kind, Name: rt.name, Ref: rt.ref}, ok
+}
+
+// ValidName reports whether name is a valid repository name.
+func ValidName(name string) bool { return validName(name) }
 
 // RouteName names the API route of a request path, for metrics.
 func RouteName(path string) string {

@@ -49,8 +49,13 @@ func (rg *Registry) startUpload(w http.ResponseWriter, r *http.Request, rt route
 	uploadAccepted(w, rt.name, id, 0, http.StatusAccepted)
 }
 
+// mountCandidates bounds how many repositories holding a blob are tried
+// for a mount without from.
+const mountCandidates = 64
+
 // mount links d into repo if it can be found in from (or, with no from, in
-// any repository: the spec's anonymous mount).
+// any repository: the spec's anonymous mount), and only from a repository
+// the caller may pull, so nobody mounts what they could not read.
 func (rg *Registry) mount(ctx context.Context, repo string, d digest.Digest, from string) (bool, error) {
 	var sources []string
 	if from != "" {
@@ -60,11 +65,14 @@ func (rg *Registry) mount(ctx context.Context, repo string, d digest.Digest, fro
 		sources = []string{from}
 	} else {
 		var err error
-		if sources, err = rg.meta.RepositoriesWithBlob(ctx, d.String(), 1); err != nil {
+		if sources, err = rg.meta.RepositoriesWithBlob(ctx, d.String(), mountCandidates); err != nil {
 			return false, err
 		}
 	}
 	for _, src := range sources {
+		if !rg.opts.CanPull(ctx, src) {
+			continue
+		}
 		size, err := rg.meta.BlobSize(ctx, src, d.String())
 		if errors.Is(err, store.ErrBlobUnknown) || errors.Is(err, store.ErrRepositoryUnknown) {
 			continue

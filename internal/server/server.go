@@ -4,6 +4,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,15 +12,19 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strconv"
+	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/cssc-project/cssc/internal/audit"
+	"github.com/cssc-project/cssc/internal/auth"
 	"github.com/cssc-project/cssc/internal/datadir"
 	"github.com/cssc-project/cssc/internal/gc"
 	"github.com/cssc-project/cssc/internal/metrics"
 	"github.com/cssc-project/cssc/internal/registry"
+	"github.com/cssc-project/cssc/internal/tlsutil"
 )
 
 // Config of a server. The CLI fills it from flags, YAML and environment.
@@ -38,6 +43,33 @@ type Config struct {
 	ReadHeaderTimeout time.Duration
 	IdleTimeout       time.Duration
 	BodyStallTimeout  time.Duration
+
+	// TLS serves HTTPS (certificate files, or a generated self-signed one)
+	// and optionally asks for client certificates.
+	TLSCert, TLSKey     string
+	TLSClientCA         string
+	TLSClientAuth       string // require or optional
+	TLSSelfSigned       bool
+	// InsecureHTTP allows plain HTTP on an address that is not loopback.
+	InsecureHTTP bool
+	// ExternalURL is how clients reach the server (the token realm);
+	// default: the scheme and Host of each request.
+	ExternalURL string
+	// AnonymousPull lists the repository globs anyone may pull.
+	AnonymousPull []string
+	TokenTTL      time.Duration
+	// LoginMaxFailures failed logins per account (three times that per
+	// source address) within LoginFailureWindow lock logins out.
+	LoginMaxFailures   int
+	LoginFailureWindow time.Duration
+
+	// Audit trail: the key that signs checkpoints (default
+	// <data-dir>/keys/audit.key), how often, pull sampling and forwarding.
+	AuditKey             string
+	AuditCheckpointEvery int
+	AuditPullSampling    int
+	AuditSyslog          string
+	AuditWebhook         string
 }
 
 // Server is a running cssc server.
@@ -49,11 +81,21 @@ type Server struct {
 	http      *http.Server
 	listener  net.Listener
 	ready     chan struct{}
+	auth      *auth.Service
+	audit     auditTrail
+	auditLog  *audit.Log
+	ids       *requestIDs
+	// openWarned is when open mode was last warned about (Unix seconds).
+	openWarned atomic.Int64
 }
 
 // New opens (and locks) the data directory and binds the listener, so a
 // misconfiguration fails before anything is served.
-func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
+func New(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err error) {
+	tlsCfg, tlsInfo, err := serverTLS(cfg)
+	if err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
@@ -63,28 +105,67 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		_ = ln.Close()
 		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			_ = dir.Close()
+			_ = ln.Close()
+		}
+	}()
+	authn, err := auth.New(ctx, dir.Meta, auth.Options{
+		KeyDir: dir.KeyDir(), TokenTTL: cfg.TokenTTL, AnonymousPull: cfg.AnonymousPull, Logger: log,
+		MaxFailures: cfg.LoginMaxFailures, FailureWindow: cfg.LoginFailureWindow,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if authn.Open() && !tlsutil.IsLoopback(cfg.Addr) {
+		return nil, fmt.Errorf("refusing to serve %s in open mode (no authentication) on %s: run `cssc admin init --data-dir %s` first, or listen on 127.0.0.1",
+			cfg.DataDir, cfg.Addr, cfg.DataDir)
+	}
+	if tlsCfg == nil && !tlsutil.IsLoopback(cfg.Addr) && !cfg.InsecureHTTP {
+		return nil, fmt.Errorf("refusing plain HTTP on %s: credentials would cross the network in clear; give --tls-cert/--tls-key (or --tls-self-signed), listen on 127.0.0.1, or force it with --insecure-http", cfg.Addr)
+	}
+	keyPath := cfg.AuditKey
+	if keyPath == "" {
+		keyPath = filepath.Join(dir.KeyDir(), "audit.key")
+	}
+	auditLog, err := audit.Open(ctx, dir.Meta, audit.Options{
+		KeyPath: keyPath, HeadFile: filepath.Join(cfg.DataDir, "audit.head"),
+		CheckpointEvery: cfg.AuditCheckpointEvery, PullSampling: cfg.AuditPullSampling,
+		Syslog: cfg.AuditSyslog, Webhook: cfg.AuditWebhook, Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
 	commitLock := &sync.RWMutex{}
 	reg := registry.New(dir.Meta, dir.Blobs, registry.Options{
 		MaxManifestBytes: cfg.MaxManifestBytes,
 		CommitLock:       commitLock,
+		CanPull:          auth.CanPull,
 		Logger:           log,
 	})
-	s := &Server{
+	s = &Server{
 		cfg:       cfg,
 		log:       log,
 		dir:       dir,
 		collector: gc.New(dir.Meta, dir.Blobs, commitLock, log),
 		listener:  ln,
 		ready:     make(chan struct{}),
+		auth:      authn,
+		audit:     auditLog,
+		auditLog:  auditLog,
+		ids:       newRequestIDs(),
 	}
 	m := metrics.New(dir.Meta.StoredBytes)
 	mux := http.NewServeMux()
-	mux.Handle("/v2/", reg)
-	mux.Handle("/v2", reg)
+	guarded := s.guardRegistry(reg)
+	mux.Handle("/v2/", guarded)
+	mux.Handle("/v2", guarded)
+	mux.HandleFunc("/token", s.tokenHandler)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", m.Handler())
-	mux.HandleFunc("POST /api/v1/gc", s.gcHandler)
+	mux.Handle("/api/", s.apiHandler(http.StripPrefix("/api/v1/audit", auditLog.Handler())))
 	routeOf := func(r *http.Request) string {
 		if strings.HasPrefix(r.URL.Path, "/v2") {
 			return registry.RouteName(r.URL.Path)
@@ -92,13 +173,49 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		return "other"
 	}
 	s.http = &http.Server{
-		Handler:           m.Wrap(stallGuard(mux, cfg.BodyStallTimeout), routeOf, s.accessLog),
+		Handler:           m.Wrap(stallGuard(s.withRequestID(mux), cfg.BodyStallTimeout), routeOf, s.accessLog),
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		IdleTimeout:       cfg.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		TLSConfig:         tlsCfg,
+	}
+	if tlsCfg != nil {
+		s.listener = tls.NewListener(ln, tlsCfg)
+		level := slog.LevelInfo
+		if cfg.TLSSelfSigned && cfg.TLSCert == "" {
+			level = slog.LevelWarn
+			tlsInfo = "SELF-SIGNED CERTIFICATE, for development only: " + tlsInfo
+		}
+		log.Log(ctx, level, "serving HTTPS", "tls", tlsInfo)
+	}
+	if authn.Open() {
+		log.Warn("OPEN MODE: this data directory was never initialised, so anyone who can reach " + ln.Addr().String() +
+			" may pull and push. It listens on loopback only. Run `cssc admin init` to turn authentication on.")
 	}
 	return s, nil
+}
+
+// serverTLS builds the TLS configuration the flags ask for (nil: plain HTTP).
+func serverTLS(cfg Config) (*tls.Config, string, error) {
+	if cfg.TLSCert == "" && cfg.TLSKey == "" && !cfg.TLSSelfSigned {
+		if cfg.TLSClientCA != "" {
+			return nil, "", errors.New("--tls-client-ca needs TLS: give --tls-cert/--tls-key or --tls-self-signed")
+		}
+		return nil, "", nil
+	}
+	opts := tlsutil.Options{CertFile: cfg.TLSCert, KeyFile: cfg.TLSKey, ClientCAFile: cfg.TLSClientCA, ClientAuth: cfg.TLSClientAuth}
+	if cfg.TLSCert == "" && cfg.TLSSelfSigned {
+		opts.SelfSignedDir = filepath.Join(cfg.DataDir, "tls")
+		if host, _, err := net.SplitHostPort(cfg.Addr); err == nil && host != "" {
+			opts.Hosts = []string{"localhost", "127.0.0.1", "::1", host}
+		}
+	}
+	c, info, err := tlsutil.ServerConfig(opts)
+	if err != nil {
+		return nil, "", fmt.Errorf("TLS: %w", err)
+	}
+	return c, info, nil
 }
 
 // Addr is the address the server listens on.
@@ -133,6 +250,11 @@ func (s *Server) Run(ctx context.Context) error {
 	if err := s.http.Shutdown(sctx); err != nil {
 		s.log.Warn("in-flight requests cut at shutdown; their uploads can resume", "err", err)
 		_ = s.http.Close()
+	}
+	actx, acancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer acancel()
+	if err := s.auditLog.Close(actx); err != nil {
+		return fmt.Errorf("close audit trail: %w", err)
 	}
 	return nil
 }
@@ -199,18 +321,6 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, _ = w.Write([]byte("ok\n"))
-}
-
-// gcHandler runs a collection now: POST /api/v1/gc[?dry_run=true].
-func (s *Server) gcHandler(w http.ResponseWriter, r *http.Request) {
-	dry, _ := strconv.ParseBool(r.URL.Query().Get("dry_run"))
-	rep, err := s.collector.Run(r.Context(), s.gcOptions(dry))
-	if err != nil {
-		s.log.Error("garbage collection", "err", err)
-		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
-		return
-	}
-	writeJSON(w, http.StatusOK, rep)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -12,8 +12,28 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cssc-project/cssc/internal/auth"
+	"github.com/cssc-project/cssc/internal/datadir"
 	"github.com/cssc-project/cssc/internal/server"
 )
+
+// AdminPassword is the admin password Init sets.
+const AdminPassword = "admin-password-for-tests"
+
+// Init turns authentication on in dataDir (as `cssc admin init` does),
+// with AdminPassword for the user "admin".
+func Init(t testing.TB, dataDir string) {
+	t.Helper()
+	ctx := context.Background()
+	dir, err := datadir.Open(ctx, dataDir, "")
+	if err != nil {
+		t.Fatalf("open data directory: %v", err)
+	}
+	defer func() { _ = dir.Close() }()
+	if _, err := auth.Init(ctx, dir.Meta, dir.KeyDir(), AdminPassword); err != nil {
+		t.Fatalf("init: %v", err)
+	}
+}
 
 // Server is a started server.
 type Server struct {
