@@ -34,7 +34,9 @@ type Error struct {
 	Message string
 }
 
-func (e *Error) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, http.StatusText(e.Status), e.Message) }
+func (e *Error) Error() string {
+	return fmt.Sprintf("%d %s: %s", e.Status, http.StatusText(e.Status), e.Message)
+}
 
 // ErrUnauthorized is wrapped by errors for 401 answers.
 var ErrUnauthorized = errors.New("not logged in or wrong credentials")

@@ -31,7 +31,7 @@ users, robots, tokens, keys, gc, audit), /healthz, /readyz, /metrics.`,
 		Example: `  cssc serve --data-dir ./cssc-data --addr 127.0.0.1:5000
   cssc serve --addr :443 --tls-cert server.crt --tls-key server.key --tls-client-ca clients-ca.crt --tls-client-auth optional
   cssc serve --addr 0.0.0.0:5443 --tls-self-signed`,
-		Args:    cobra.NoArgs,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()

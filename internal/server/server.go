@@ -46,10 +46,10 @@ type Config struct {
 
 	// TLS serves HTTPS (certificate files, or a generated self-signed one)
 	// and optionally asks for client certificates.
-	TLSCert, TLSKey     string
-	TLSClientCA         string
-	TLSClientAuth       string // require or optional
-	TLSSelfSigned       bool
+	TLSCert, TLSKey string
+	TLSClientCA     string
+	TLSClientAuth   string // require or optional
+	TLSSelfSigned   bool
 	// InsecureHTTP allows plain HTTP on an address that is not loopback.
 	InsecureHTTP bool
 	// ExternalURL is how clients reach the server (the token realm);
