@@ -181,6 +181,9 @@ func (s *Server) guardRegistry(next http.Handler) http.Handler {
 				s.deny(w, r, p, rt, action, d.Reason, answer)
 				return
 			}
+			if s.mountNeedsScope(w, r, p, rt, answer) {
+				return
+			}
 			if d.BreakGlass {
 				s.log.WarnContext(r.Context(), "break-glass write to golden/ by an admin", "actor", p.Name,
 					"method", r.Method, "repo", rt.Name, "ref", rt.Ref)
@@ -207,6 +210,30 @@ func (s *Server) deny(w http.ResponseWriter, r *http.Request, p *auth.Principal,
 		return
 	}
 	answer(http.StatusForbidden, registry.CodeDenied, "requested access to the resource is denied: "+reason)
+}
+
+// mountNeedsScope asks a token holder for pull on a mount's source
+// repository when their credentials would allow it but the token was not
+// issued for it (as distribution does): the client fetches a token for
+// both and retries. Someone who may not read the source gets no
+// challenge: the registry answers with a plain upload session.
+func (s *Server) mountNeedsScope(w http.ResponseWriter, r *http.Request, p *auth.Principal, rt registry.Route, answer func(int, string, string)) bool {
+	if rt.Kind != registry.RouteUpload || r.Method != http.MethodPost || p.Limit == nil {
+		return false
+	}
+	q := r.URL.Query()
+	from := q.Get("from")
+	if from == "" || q.Get("mount") == "" || !registry.ValidName(from) || p.Decide(auth.ActionPull, from).Allowed {
+		return false
+	}
+	full := *p
+	full.Limit = nil
+	if !full.Decide(auth.ActionPull, from).Allowed {
+		return false
+	}
+	s.challenge(w, r, scopeFor(rt.Name, auth.ActionPush)+" "+scopeFor(from, auth.ActionPull))
+	answer(http.StatusUnauthorized, registry.CodeUnauthorized, "authentication required for pull on "+from+" to mount from it")
+	return true
 }
 
 func setRef(e *audit.Event, ref string) {
