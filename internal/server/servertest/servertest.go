@@ -64,6 +64,13 @@ func Config(dataDir string) server.Config {
 // the test log when CSSC_TEST_LOG is set, else nowhere.
 func Start(t testing.TB, cfg server.Config) *Server {
 	t.Helper()
+	return StartWithClient(t, cfg, http.DefaultClient)
+}
+
+// StartWithClient is Start for a server that client reaches (e.g. over
+// TLS with a client certificate); the URL is https when cfg serves TLS.
+func StartWithClient(t testing.TB, cfg server.Config, client *http.Client) *Server {
+	t.Helper()
 	var w io.Writer = io.Discard
 	if os.Getenv("CSSC_TEST_LOG") != "" {
 		w = os.Stderr
@@ -77,7 +84,11 @@ func Start(t testing.TB, cfg server.Config) *Server {
 	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()
-	s := &Server{Server: srv, Host: srv.Addr(), URL: "http://" + srv.Addr(), DataDir: cfg.DataDir}
+	scheme := "http://"
+	if cfg.TLSCert != "" || cfg.TLSSelfSigned {
+		scheme = "https://"
+	}
+	s := &Server{Server: srv, Host: srv.Addr(), URL: scheme + srv.Addr(), DataDir: cfg.DataDir}
 	s.stop = func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -85,7 +96,7 @@ func Start(t testing.TB, cfg server.Config) *Server {
 		}
 	}
 	t.Cleanup(s.Stop)
-	waitReady(t, s.URL)
+	waitReady(t, client, s.URL)
 	return s
 }
 
@@ -98,11 +109,11 @@ func (s *Server) Stop() {
 	}
 }
 
-func waitReady(t testing.TB, url string) {
+func waitReady(t testing.TB, client *http.Client, url string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		resp, err := http.Get(url + "/readyz")
+		resp, err := client.Get(url + "/readyz")
 		if err == nil {
 			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
