@@ -137,6 +137,17 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err erro
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			_ = auditLog.Close(context.WithoutCancel(ctx))
+		}
+	}()
+	if _, err = auditLog.Record(ctx, audit.Event{
+		Time: time.Now(), Actor: "cssc", ActorKind: "system", Action: "server.start", Decision: audit.Allow,
+		Target: securitySummary(cfg, authn.Open(), tlsCfg != nil),
+	}); err != nil {
+		return nil, fmt.Errorf("record server start in the audit trail: %w", err)
+	}
 	commitLock := &sync.RWMutex{}
 	reg := registry.New(dir.Meta, dir.Blobs, registry.Options{
 		MaxManifestBytes: cfg.MaxManifestBytes,
@@ -194,6 +205,29 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err erro
 			" may pull and push. It listens on loopback only. Run `cssc admin init` to turn authentication on.")
 	}
 	return s, nil
+}
+
+// securitySummary is the security-relevant configuration a start records
+// in the audit trail, so a change between starts is evidence too.
+func securitySummary(cfg Config, open, tls bool) string {
+	parts := []string{"addr=" + cfg.Addr, fmt.Sprintf("open_mode=%t", open), fmt.Sprintf("tls=%t", tls)}
+	if cfg.TLSClientCA != "" {
+		auth := cfg.TLSClientAuth
+		if auth == "" {
+			auth = "require"
+		}
+		parts = append(parts, "client_ca="+cfg.TLSClientCA, "client_auth="+auth)
+	}
+	if cfg.InsecureHTTP {
+		parts = append(parts, "insecure_http=true")
+	}
+	if len(cfg.AnonymousPull) > 0 {
+		parts = append(parts, "anonymous_pull="+strings.Join(cfg.AnonymousPull, ","))
+	}
+	if cfg.TokenTTL > 0 {
+		parts = append(parts, "token_ttl="+cfg.TokenTTL.String())
+	}
+	return strings.Join(parts, " ")
 }
 
 // serverTLS builds the TLS configuration the flags ask for (nil: plain HTTP).
