@@ -91,6 +91,10 @@ type cachedSecret struct {
 	name  string
 	limit Limit
 	until time.Time
+	// bad remembers a refused secret, so a client retrying a stale
+	// password costs a map lookup, not an argon2 hash (it is still
+	// counted against the login limits).
+	bad bool
 }
 
 type cachedToken struct {
@@ -370,10 +374,17 @@ func (s *Service) Login(ctx context.Context, name, secret, source string) (*Prin
 	c, ok := s.secrets[key]
 	gen := s.generation
 	s.mu.Unlock()
-	if ok && now.Before(c.until) {
-		return s.principal(ctx, c.name)
-	}
 	host := sourceHost(source)
+	if ok && now.Before(c.until) {
+		if !c.bad {
+			return s.principal(ctx, c.name)
+		}
+		if !s.limiter.allow(name, host) {
+			return nil, ErrRateLimited
+		}
+		s.limiter.fail(name, host)
+		return nil, ErrBadCredentials
+	}
 	if !s.limiter.allow(name, host) {
 		return nil, ErrRateLimited
 	}
@@ -386,25 +397,33 @@ func (s *Service) Login(ctx context.Context, name, secret, source string) (*Prin
 		hash = dummyHash // same work for unknown accounts: timing tells nothing
 	}
 	match, herr := CheckSecret(hash, secret)
-	if err != nil || herr != nil || !match {
-		s.limiter.fail(name, host)
-		return nil, ErrBadCredentials
+	var p *Principal
+	if err == nil && herr == nil && match {
+		p, err = s.active(sp)
+	} else {
+		err = ErrBadCredentials
 	}
-	p, err := s.active(sp)
 	if err != nil {
 		s.limiter.fail(name, host)
+		s.remember(key, gen, cachedSecret{bad: true, until: now.Add(s.opts.CacheTTL)})
 		return nil, err
 	}
 	s.limiter.succeed(name)
-	s.mu.Lock()
-	if s.generation == gen {
-		if len(s.secrets) >= cacheCap {
-			clear(s.secrets)
-		}
-		s.secrets[key] = cachedSecret{name: name, until: now.Add(s.opts.CacheTTL)}
-	}
-	s.mu.Unlock()
+	s.remember(key, gen, cachedSecret{name: name, until: now.Add(s.opts.CacheTTL)})
 	return p, nil
+}
+
+// remember caches a checked secret unless identities changed meanwhile.
+func (s *Service) remember(key [32]byte, gen uint64, c cachedSecret) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.generation != gen {
+		return
+	}
+	if len(s.secrets) >= cacheCap {
+		clear(s.secrets)
+	}
+	s.secrets[key] = c
 }
 
 // dummyHash is checked for unknown accounts so they cost as much as known ones.
@@ -433,12 +452,16 @@ func (s *Service) apiToken(ctx context.Context, tok string, req Request) (*Princ
 		name  string
 		limit Limit
 	)
-	if cached && now.Before(c.until) {
+	if cached && now.Before(c.until) && !c.bad {
 		name, limit = c.name, c.limit
 	} else {
 		host := sourceHost(req.Source)
 		if !s.limiter.allow("token:"+id, host) {
 			return nil, ErrRateLimited
+		}
+		if cached && now.Before(c.until) {
+			s.limiter.fail("token:"+id, host)
+			return nil, ErrBadCredentials
 		}
 		t, err := s.st.GetAPIToken(ctx, id)
 		if err != nil && !errors.Is(err, store.ErrTokenUnknown) {
@@ -452,24 +475,18 @@ func (s *Service) apiToken(ctx context.Context, tok string, req Request) (*Princ
 		if err != nil || herr != nil || !match || !t.RevokedAt.IsZero() ||
 			(!t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt)) {
 			s.limiter.fail("token:"+id, host)
+			s.remember(key, gen, cachedSecret{bad: true, until: now.Add(s.opts.CacheTTL)})
 			return nil, ErrBadCredentials
 		}
 		name = t.Principal
 		if t.Role != "" {
 			limit = ScopeLimit{Role: Role(t.Role), Pattern: t.Pattern}
 		}
-		s.mu.Lock()
-		if s.generation == gen {
-			if len(s.secrets) >= cacheCap {
-				clear(s.secrets)
-			}
-			until := now.Add(s.opts.CacheTTL)
-			if !t.ExpiresAt.IsZero() && t.ExpiresAt.Before(until) {
-				until = t.ExpiresAt
-			}
-			s.secrets[key] = cachedSecret{name: name, limit: limit, until: until}
+		until := now.Add(s.opts.CacheTTL)
+		if !t.ExpiresAt.IsZero() && t.ExpiresAt.Before(until) {
+			until = t.ExpiresAt
 		}
-		s.mu.Unlock()
+		s.remember(key, gen, cachedSecret{name: name, limit: limit, until: until})
 	}
 	p, err := s.principal(ctx, name)
 	if err != nil {
