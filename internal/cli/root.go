@@ -91,6 +91,13 @@ func NewRoot(stdout, stderr io.Writer) *cobra.Command {
 		newVersionCmd(g),
 		newServeCmd(g),
 		newGCCmd(g),
+		newAdminCmd(g),
+		newUserCmd(g),
+		newRobotCmd(g),
+		newTokenCmd(g),
+		newLoginCmd(g),
+		newLogoutCmd(g),
+		newAuditCmd(g),
 	)
 	return root
 }

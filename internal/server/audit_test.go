@@ -72,7 +72,9 @@ func TestAuditTrailOfRequests(t *testing.T) {
 		{"denied quarantine pull, with the reason", func(e audit.Event) bool {
 			return e.Decision == audit.Deny && e.Actor == "dev" && e.Repo == "quarantine/app" && strings.Contains(e.Reason, "quarantine/")
 		}},
-		{"pull", func(e audit.Event) bool { return e.Action == "pull" && e.Actor == "dev" && e.Repo == "team/app" && e.Digest == manifest }},
+		{"pull", func(e audit.Event) bool {
+			return e.Action == "pull" && e.Actor == "dev" && e.Repo == "team/app" && e.Digest == manifest
+		}},
 		{"failed login", func(e audit.Event) bool { return e.Action == "login" && e.Decision == audit.Deny && e.Actor == "dev" }},
 		{"tag delete", func(e audit.Event) bool { return e.Action == "tag.delete" && e.Tag == "v1" && e.Actor == "admin" }},
 	}
