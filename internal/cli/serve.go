@@ -66,6 +66,7 @@ users, robots, tokens, keys, gc, audit), /healthz, /readyz, /metrics.`,
 	f.DurationVar(&cfg.TokenTTL, "token-ttl", 5*time.Minute, "lifetime of registry tokens")
 	f.StringVar(&cfg.AuditKey, "audit-key", "", "key file that signs audit checkpoints (default <data-dir>/keys/audit.key; keep a copy of its .pub elsewhere)")
 	f.IntVar(&cfg.AuditCheckpointEvery, "audit-checkpoint-every", 1000, "sign a checkpoint of the audit chain every N events")
+	f.DurationVar(&cfg.AuditCheckpointInterval, "audit-checkpoint-interval", 5*time.Second, "sign a checkpoint when an event has waited this long for one (bounds what a crash leaves unsigned)")
 	f.IntVar(&cfg.AuditPullSampling, "audit-pull-sampling", 1, "record 1 pull in N in the audit trail (1: every pull)")
 	f.StringVar(&cfg.AuditSyslog, "audit-syslog", "", "also forward audit events to syslog (RFC 5424): udp://host:514 or tcp://host:514")
 	f.StringVar(&cfg.AuditWebhook, "audit-webhook", "", "also POST audit events to this URL (JSON lines; retried, never blocks requests)")

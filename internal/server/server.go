@@ -65,11 +65,12 @@ type Config struct {
 
 	// Audit trail: the key that signs checkpoints (default
 	// <data-dir>/keys/audit.key), how often, pull sampling and forwarding.
-	AuditKey             string
-	AuditCheckpointEvery int
-	AuditPullSampling    int
-	AuditSyslog          string
-	AuditWebhook         string
+	AuditKey                string
+	AuditCheckpointEvery    int
+	AuditCheckpointInterval time.Duration
+	AuditPullSampling       int
+	AuditSyslog             string
+	AuditWebhook            string
 }
 
 // Server is a running cssc server.
@@ -131,7 +132,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err erro
 	}
 	auditLog, err := audit.Open(ctx, dir.Meta, audit.Options{
 		KeyPath: keyPath, HeadFile: filepath.Join(cfg.DataDir, "audit.head"),
-		CheckpointEvery: cfg.AuditCheckpointEvery, PullSampling: cfg.AuditPullSampling,
+		CheckpointEvery: cfg.AuditCheckpointEvery, CheckpointInterval: cfg.AuditCheckpointInterval, PullSampling: cfg.AuditPullSampling,
 		Syslog: cfg.AuditSyslog, Webhook: cfg.AuditWebhook, Logger: log,
 	})
 	if err != nil {
