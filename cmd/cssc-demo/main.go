@@ -1,8 +1,11 @@
 // Command cssc-demo is what `make demo` runs: it starts `cssc serve` on a
-// fresh data directory, pushes a small generated image and a two-platform
-// index with go-containerregistry, attaches an SBOM with oras-go as an OCI
-// 1.1 referrer, pulls everything back, checks every digest, and stops the
-// server. It uses no network beyond 127.0.0.1.
+// fresh data directory (open mode), pushes a small generated image and a
+// two-platform index with go-containerregistry, attaches an SBOM with
+// oras-go as an OCI 1.1 referrer, pulls everything back and checks every
+// digest; then it turns authentication on (`cssc admin init`), restarts,
+// and shows a robot account, a denied push, the quarantine rule and the
+// audit trail verified online and offline. It uses no network beyond
+// 127.0.0.1.
 package main
 
 import (
@@ -22,11 +25,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	gv1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2"
@@ -59,19 +64,11 @@ func run(ctx context.Context, bin, dataDir string) error {
 	if err != nil {
 		return err
 	}
-	step("starting: %s serve --data-dir %s --addr %s", bin, dataDir, addr)
-	srv := exec.Command(bin, "serve", "--data-dir", dataDir, "--addr", addr, "--log-level", "warn")
-	srv.Stdout, srv.Stderr = os.Stdout, os.Stderr
-	if err := srv.Start(); err != nil {
-		return fmt.Errorf("start cssc: %w", err)
-	}
-	defer func() {
-		_ = srv.Process.Signal(os.Interrupt)
-		_ = srv.Wait()
-	}()
-	if err := waitReady(ctx, "http://"+addr); err != nil {
+	stop, err := startServer(ctx, bin, dataDir, addr)
+	if err != nil {
 		return err
 	}
+	defer func() { stop() }()
 
 	// 1. A small image: one layer with a file, built in memory.
 	layer, err := fileLayer("hello.txt", "hello from cssc\n")
@@ -187,8 +184,140 @@ func run(ctx context.Context, bin, dataDir string) error {
 		return fmt.Errorf("cssc gc: %w: %s", err, out)
 	}
 	step("%s", strings.TrimSpace(string(out)))
-	step("demo finished: registry, index, referrers and gc all work")
+
+	// 5. Turn authentication on, and see it at work.
+	stop()
+	if err := secured(ctx, bin, dataDir, addr, ref); err != nil {
+		return err
+	}
+	step("demo finished: registry, index, referrers, gc, access control and the audit trail all work")
 	return nil
+}
+
+// startServer starts `cssc serve` and waits until it is ready; stop is
+// safe to call twice.
+func startServer(ctx context.Context, bin, dataDir, addr string) (stop func(), err error) {
+	step("starting: %s serve --data-dir %s --addr %s", bin, dataDir, addr)
+	srv := exec.Command(bin, "serve", "--data-dir", dataDir, "--addr", addr, "--log-level", "warn")
+	srv.Stdout, srv.Stderr = os.Stdout, os.Stderr
+	if err := srv.Start(); err != nil {
+		return nil, fmt.Errorf("start cssc: %w", err)
+	}
+	stopped := false
+	stop = func() {
+		if !stopped {
+			stopped = true
+			_ = srv.Process.Signal(os.Interrupt)
+			_ = srv.Wait()
+		}
+	}
+	if err := waitReady(ctx, "http://"+addr); err != nil {
+		stop()
+		return nil, err
+	}
+	return stop, nil
+}
+
+// secured initialises the data directory, restarts the server and shows
+// credentials, roles, the quarantine rule and the audit trail.
+func secured(ctx context.Context, bin, dataDir, addr string, ref name.Reference) error {
+	out, err := exec.CommandContext(ctx, bin, "admin", "init", "--data-dir", dataDir).Output()
+	if err != nil {
+		return fmt.Errorf("cssc admin init: %w", exitDetail(err))
+	}
+	adminSecret := strings.TrimSpace(string(out))
+	step("cssc admin init: authentication is on; admin's one-time secret captured from standard output")
+	stop, err := startServer(ctx, bin, dataDir, addr)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	env := append(os.Environ(), "CSSC_SERVER=http://"+addr, "CSSC_USERNAME=admin", "CSSC_PASSWORD="+adminSecret,
+		"CSSC_LOGIN_FILE="+filepath.Join(filepath.Dir(dataDir), "logins.json"))
+	cssc := func(args ...string) (string, error) {
+		cmd := exec.CommandContext(ctx, bin, append(args, "--log-level", "warn")...)
+		cmd.Env = env
+		out, err := cmd.Output()
+		if err != nil {
+			return "", fmt.Errorf("cssc %s: %w", strings.Join(args, " "), exitDetail(err))
+		}
+		return strings.TrimSpace(string(out)), nil
+	}
+
+	if _, err := remote.Image(ref, remote.WithContext(ctx)); !isStatus(err, http.StatusUnauthorized) {
+		return fmt.Errorf("anonymous pull after init: %v, want 401", err)
+	}
+	step("anonymous pull of %s: 401, as it should be", ref)
+	ciSecret, err := cssc("robot", "add", "ci", "--role", "pull", "--scope", "demo/**", "--expires", "90d")
+	if err != nil {
+		return err
+	}
+	ci := remote.WithAuth(&authn.Basic{Username: "ci", Password: ciSecret})
+	if _, err := remote.Image(ref, ci, remote.WithContext(ctx)); err != nil {
+		return fmt.Errorf("pull as robot ci: %w", err)
+	}
+	step("cssc robot add ci --role pull --scope 'demo/**': the robot pulls %s through the token flow", ref)
+	img, err := remote.Image(ref, ci, remote.WithContext(ctx))
+	if err != nil {
+		return err
+	}
+	pushRef := ref.Context().Tag("from-robot")
+	if err := remote.Write(pushRef, img, ci, remote.WithContext(ctx)); !isStatus(err, http.StatusForbidden) {
+		return fmt.Errorf("push as pull-only robot: %v, want 403", err)
+	}
+	step("the pull-only robot's push: 403 DENIED")
+	qref, _ := name.ParseReference(addr + "/quarantine/hello:1.0")
+	admin := remote.WithAuth(&authn.Basic{Username: "admin", Password: adminSecret})
+	if err := remote.Write(qref, img, admin, remote.WithContext(ctx)); err != nil {
+		return fmt.Errorf("admin push to quarantine: %w", err)
+	}
+	if _, err := exec.CommandContext(ctx, bin, "robot", "grant", "ci", "--role", "pull", "--scope", "quarantine/**").Output(); err == nil {
+		return errors.New("cssc robot grant without credentials succeeded")
+	}
+	if _, err := cssc("robot", "grant", "ci", "--role", "pull", "--scope", "quarantine/**"); err != nil {
+		return err
+	}
+	if _, err := remote.Image(qref, ci, remote.WithContext(ctx)); !isStatus(err, http.StatusForbidden) {
+		return fmt.Errorf("quarantine pull by a robot granted pull on quarantine/**: %v, want 403", err)
+	}
+	step("even granted pull on quarantine/**, robot ci cannot pull %s: 403 DENIED (built-in rule)", qref)
+
+	events, err := cssc("audit", "list", "--actor", "ci")
+	if err != nil {
+		return err
+	}
+	step("cssc audit list --actor ci: %d events (pulls, denials)", len(strings.Split(events, "\n"))-1)
+	verdict, err := cssc("audit", "verify")
+	if err != nil {
+		return err
+	}
+	step("cssc audit verify (online): %s", firstLine(verdict))
+	stop()
+	cmd := exec.CommandContext(ctx, bin, "audit", "verify", "--data-dir", dataDir)
+	out, err = cmd.Output()
+	if err != nil {
+		return fmt.Errorf("offline audit verify: %w", exitDetail(err))
+	}
+	step("cssc audit verify --data-dir (offline, as an auditor would on a copy): %s", firstLine(string(out)))
+	return nil
+}
+
+func isStatus(err error, status int) bool {
+	var te *transport.Error
+	return errors.As(err, &te) && te.StatusCode == status
+}
+
+func exitDetail(err error) error {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) && len(ee.Stderr) > 0 {
+		return fmt.Errorf("%w: %s", err, strings.TrimSpace(string(ee.Stderr)))
+	}
+	return err
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
+	return line
 }
 
 func fileLayer(name, body string) (gv1.Layer, error) {
