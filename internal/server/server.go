@@ -259,8 +259,17 @@ func (s *Server) Addr() string { return s.listener.Addr().String() }
 // Run serves until ctx is cancelled, then shuts down gracefully: it stops
 // accepting, lets in-flight requests finish for up to ShutdownTimeout, and
 // then cuts the rest (their uploads keep what arrived and can resume).
-func (s *Server) Run(ctx context.Context) error {
+func (s *Server) Run(ctx context.Context) (err error) {
 	defer func() { _ = s.dir.Close() }()
+	// The audit trail closes first (deferred last): it flushes batched
+	// events and signs the closing checkpoint while the database is open.
+	defer func() {
+		actx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if cerr := s.auditLog.Close(actx); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("close audit trail: %w", cerr))
+		}
+	}()
 	if n, err := s.cleanLeftovers(ctx); err != nil {
 		return err
 	} else if n > 0 {
@@ -285,11 +294,6 @@ func (s *Server) Run(ctx context.Context) error {
 	if err := s.http.Shutdown(sctx); err != nil {
 		s.log.Warn("in-flight requests cut at shutdown; their uploads can resume", "err", err)
 		_ = s.http.Close()
-	}
-	actx, acancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer acancel()
-	if err := s.auditLog.Close(actx); err != nil {
-		return fmt.Errorf("close audit trail: %w", err)
 	}
 	return nil
 }
