@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/cssc-project/cssc/internal/store"
 )
 
@@ -73,6 +75,7 @@ type Service struct {
 	anon    *Principal
 	keys    atomic.Pointer[keyring]
 	limiter *limiter
+	checks  singleflight.Group // one slow secret check per credential at a time
 
 	mu         sync.Mutex
 	principals map[string]cachedPrincipal
@@ -388,6 +391,21 @@ func (s *Service) Login(ctx context.Context, name, secret, source string) (*Prin
 	if !s.limiter.allow(name, host) {
 		return nil, ErrRateLimited
 	}
+	// Concurrent requests with the same credentials (a client's parallel
+	// layer pulls, or every request of a busy client when the cache entry
+	// expires) share one argon2 check instead of each paying for it.
+	v, err, _ := s.checks.Do(string(key[:]), func() (any, error) {
+		return s.checkLogin(context.WithoutCancel(ctx), name, secret, host, key, gen, now)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*Principal), nil
+}
+
+// checkLogin does Login's slow part: the argon2 check of a secret that is
+// not in the cache, whose result it caches.
+func (s *Service) checkLogin(ctx context.Context, name, secret, host string, key [32]byte, gen uint64, now time.Time) (*Principal, error) {
 	sp, err := s.st.GetPrincipal(ctx, name)
 	if err != nil && !errors.Is(err, store.ErrPrincipalUnknown) {
 		return nil, err
@@ -463,30 +481,15 @@ func (s *Service) apiToken(ctx context.Context, tok string, req Request) (*Princ
 			s.limiter.fail("token:"+id, host)
 			return nil, ErrBadCredentials
 		}
-		t, err := s.st.GetAPIToken(ctx, id)
-		if err != nil && !errors.Is(err, store.ErrTokenUnknown) {
+		// One argon2 check for concurrent requests with the same token.
+		v, err, _ := s.checks.Do(string(key[:]), func() (any, error) {
+			return s.checkAPIToken(context.WithoutCancel(ctx), id, secret, host, key, gen, now)
+		})
+		if err != nil {
 			return nil, err
 		}
-		hash := t.SecretHash
-		if hash == "" {
-			hash = dummyHash
-		}
-		match, herr := CheckSecret(hash, secret)
-		if err != nil || herr != nil || !match || !t.RevokedAt.IsZero() ||
-			(!t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt)) {
-			s.limiter.fail("token:"+id, host)
-			s.remember(key, gen, cachedSecret{bad: true, until: now.Add(s.opts.CacheTTL)})
-			return nil, ErrBadCredentials
-		}
-		name = t.Principal
-		if t.Role != "" {
-			limit = ScopeLimit{Role: Role(t.Role), Pattern: t.Pattern}
-		}
-		until := now.Add(s.opts.CacheTTL)
-		if !t.ExpiresAt.IsZero() && t.ExpiresAt.Before(until) {
-			until = t.ExpiresAt
-		}
-		s.remember(key, gen, cachedSecret{name: name, limit: limit, until: until})
+		c := v.(cachedSecret)
+		name, limit = c.name, c.limit
 	}
 	p, err := s.principal(ctx, name)
 	if err != nil {
@@ -498,4 +501,33 @@ func (s *Service) apiToken(ctx context.Context, tok string, req Request) (*Princ
 		p = &c
 	}
 	return p, nil
+}
+
+// checkAPIToken does apiToken's slow part: the argon2 check of a token that
+// is not in the cache, whose result it caches.
+func (s *Service) checkAPIToken(ctx context.Context, id, secret, host string, key [32]byte, gen uint64, now time.Time) (cachedSecret, error) {
+	t, err := s.st.GetAPIToken(ctx, id)
+	if err != nil && !errors.Is(err, store.ErrTokenUnknown) {
+		return cachedSecret{}, err
+	}
+	hash := t.SecretHash
+	if hash == "" {
+		hash = dummyHash
+	}
+	match, herr := CheckSecret(hash, secret)
+	if err != nil || herr != nil || !match || !t.RevokedAt.IsZero() ||
+		(!t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt)) {
+		s.limiter.fail("token:"+id, host)
+		s.remember(key, gen, cachedSecret{bad: true, until: now.Add(s.opts.CacheTTL)})
+		return cachedSecret{}, ErrBadCredentials
+	}
+	c := cachedSecret{name: t.Principal, until: now.Add(s.opts.CacheTTL)}
+	if t.Role != "" {
+		c.limit = ScopeLimit{Role: Role(t.Role), Pattern: t.Pattern}
+	}
+	if !t.ExpiresAt.IsZero() && t.ExpiresAt.Before(c.until) {
+		c.until = t.ExpiresAt
+	}
+	s.remember(key, gen, c)
+	return c, nil
 }
