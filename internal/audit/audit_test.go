@@ -129,7 +129,7 @@ func readRecords(t *testing.T, db *sql.DB) []store.AuditRecord {
 	var out []store.AuditRecord
 	for rows.Next() {
 		var e store.AuditRecord
-		if err := rows.Scan(&e.Seq, &e.Time, &e.Actor, &e.ActorKind, &e.ClientCert, &e.Source, &e.RequestID, &e.Action,
+		if err := rows.Scan(&e.Seq, &e.Time, &e.Count, &e.LastTime, &e.Actor, &e.ActorKind, &e.ClientCert, &e.Source, &e.RequestID, &e.Action,
 			&e.Repo, &e.Digest, &e.Tag, &e.Target, &e.Decision, &e.Reason, &e.Severity, &e.PrevHash, &e.Hash); err != nil {
 			t.Fatal(err)
 		}
@@ -138,13 +138,13 @@ func readRecords(t *testing.T, db *sql.DB) []store.AuditRecord {
 	return out
 }
 
-const auditColumnsForTest = `seq, occurred_at, actor, actor_kind, client_cert, source, request_id, action,
+const auditColumnsForTest = `seq, occurred_at, count, last_at, actor, actor_kind, client_cert, source, request_id, action,
 	repo, digest, tag, target, decision, reason, severity, prev_hash, hash`
 
 func insertRecord(t *testing.T, db *sql.DB, r store.AuditRecord) {
 	t.Helper()
-	exec(t, db, `INSERT INTO audit_events(`+auditColumnsForTest+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)`,
-		r.Seq, r.Time, r.Actor, r.ActorKind, r.ClientCert, r.Source, r.RequestID, r.Action, r.Repo, r.Digest, r.Tag,
+	exec(t, db, `INSERT INTO audit_events(`+auditColumnsForTest+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)`,
+		r.Seq, r.Time, r.Count, r.LastTime, r.Actor, r.ActorKind, r.ClientCert, r.Source, r.RequestID, r.Action, r.Repo, r.Digest, r.Tag,
 		r.Target, r.Decision, r.Reason, r.Severity, r.PrevHash, r.Hash)
 }
 
@@ -260,6 +260,10 @@ func TestTamperingIsFound(t *testing.T) {
 		{"edit the time", func(t *testing.T, _ testEnv, db *sql.DB, _ []int64) []finding {
 			exec(t, db, `UPDATE audit_events SET occurred_at = occurred_at - 3600000000000 WHERE seq = 7`)
 			return []finding{{7, KindEdited}}
+		}},
+		{"edit the count", func(t *testing.T, _ testEnv, db *sql.DB, _ []int64) []finding {
+			exec(t, db, `UPDATE audit_events SET count = 1000, last_at = last_at + 1 WHERE seq = 12`)
+			return []finding{{12, KindEdited}}
 		}},
 		{"edit the last event", func(t *testing.T, _ testEnv, db *sql.DB, _ []int64) []finding {
 			exec(t, db, `UPDATE audit_events SET decision = 'allow' WHERE seq = 50`)
@@ -613,15 +617,90 @@ func TestPullSampling(t *testing.T) {
 		t.Fatal(err)
 	}
 	var allowed, denied int
-	for _, e := range events {
+	for _, e := range events { // identical events in a batch are one, with a count
 		if e.Decision == Allow {
-			allowed++
+			allowed += int(e.Count)
 		} else {
-			denied++
+			denied += int(e.Count)
 		}
 	}
 	if allowed != 3 || denied != 2 || l.Stats().SampledOut != 6 {
 		t.Fatalf("allowed %d (want 3), denied %d (want 2), stats %+v", allowed, denied, l.Stats())
+	}
+}
+
+// TestCoalesce: asynchronous events that differ only in time and request
+// id, written in one batch, are one event with a count and the first and
+// last time; anything else that differs keeps events apart, and the
+// result verifies.
+func TestCoalesce(t *testing.T) {
+	env := newEnv(t)
+	s := openStore(t, env.db, false)
+	opts := env.opts()
+	opts.FlushInterval = time.Hour // one batch, written at Close
+	opts.BatchSize = 1000
+	l := openLog(t, s, opts)
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	pull := func(i int, actor, digest string) Event {
+		return Event{Time: t0.Add(time.Duration(i) * time.Millisecond), Actor: actor, ActorKind: "robot", Source: "10.0.0.9:4000",
+			RequestID: fmt.Sprintf("r%d", i), Action: "pull", Repo: "team/app", Digest: digest, Decision: Allow}
+	}
+	const a, b = "sha256:aaaa", "sha256:bbbb"
+	var in []Event
+	for i := range 100 {
+		switch {
+		case i%10 == 3:
+			in = append(in, pull(i, "ci", b)) // another digest
+		case i%10 == 7:
+			e := pull(i, "ci", a)
+			e.Decision, e.Reason = Deny, "no pull grant" // another decision
+			in = append(in, e)
+		case i%25 == 0:
+			in = append(in, pull(i, "node-1", a)) // another actor
+		default:
+			in = append(in, pull(i, "ci", a))
+		}
+	}
+	for _, e := range in {
+		l.RecordAsync(e)
+	}
+	if err := l.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ListEntries(context.Background(), s, Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pulls []Entry
+	for _, e := range got {
+		if e.Action == "pull" {
+			pulls = append(pulls, e)
+		}
+	}
+	want := []struct {
+		actor, digest, decision string
+		count                   int64
+		first, last             int
+	}{
+		{"node-1", a, Allow, 4, 0, 75},
+		{"ci", a, Allow, 76, 1, 99},
+		{"ci", b, Allow, 10, 3, 93},
+		{"ci", a, Deny, 10, 7, 97},
+	}
+	if len(pulls) != len(want) {
+		t.Fatalf("%d pull events, want %d: %+v", len(pulls), len(want), pulls)
+	}
+	for i, w := range want {
+		e := pulls[i]
+		if e.Actor != w.actor || e.Digest != w.digest || e.Decision != w.decision || e.Count != w.count ||
+			!e.Time.Equal(in[w.first].Time) || !e.LastTime.Equal(in[w.last].Time) || e.RequestID != in[w.first].RequestID {
+			t.Errorf("event %d: %s %s %s ×%d %s–%s %s, want %s %s %s ×%d %s–%s %s", i,
+				e.Actor, e.Digest, e.Decision, e.Count, e.Time, e.LastTime, e.RequestID,
+				w.actor, w.digest, w.decision, w.count, in[w.first].Time, in[w.last].Time, in[w.first].RequestID)
+		}
+	}
+	if rep, err := Verify(context.Background(), s, l.PublicKey(), env.head); err != nil || !rep.OK {
+		t.Fatalf("verify: %v %+v", err, rep)
 	}
 }
 

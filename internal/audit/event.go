@@ -13,9 +13,17 @@ const (
 
 // Event is one entry of the audit trail. Every field is covered by the
 // event's hash.
+//
+// Asynchronous events (pulls, denials) that are identical but for their
+// time and request id, and are written in the same batch, are stored as
+// one event: Count says how many there were, from Time (the first, whose
+// RequestID is kept) to LastTime (the last). Count is 1 and LastTime zero
+// for a single event; a caller recording an event leaves both zero.
 type Event struct {
 	Seq        int64     `json:"seq"`
 	Time       time.Time `json:"time"`
+	Count      int64     `json:"count"`
+	LastTime   time.Time `json:"last_time,omitzero"`
 	Actor      string    `json:"actor"`                 // principal name, or "anonymous"
 	ActorKind  string    `json:"actor_kind"`            // user, robot, anonymous, system
 	ClientCert string    `json:"client_cert,omitempty"` // subject of a verified client certificate

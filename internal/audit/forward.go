@@ -292,7 +292,7 @@ func formatSyslog(b []byte, e *Entry, hostname string, pid int) []byte {
 	b = append(b, orNil(sdName(e.Action, 32))...)
 	b = append(b, " ["+sdID...)
 	for _, p := range [...][2]string{
-		{"seq", strconv.FormatInt(e.Seq, 10)}, {"actor", e.Actor}, {"actor_kind", e.ActorKind},
+		{"seq", strconv.FormatInt(e.Seq, 10)}, {"count", countParam(e.Count)}, {"actor", e.Actor}, {"actor_kind", e.ActorKind},
 		{"client_cert", e.ClientCert}, {"source", e.Source}, {"request_id", e.RequestID},
 		{"action", e.Action}, {"repo", e.Repo}, {"digest", e.Digest}, {"tag", e.Tag},
 		{"target", e.Target}, {"decision", e.Decision}, {"hash", e.Hash},
@@ -309,6 +309,14 @@ func formatSyslog(b []byte, e *Entry, hostname string, pid int) []byte {
 	b = append(b, "] "...)
 	j, _ := json.Marshal(e) // an Entry always encodes
 	return append(b, j...)
+}
+
+// countParam is an event's count as an SD-PARAM, left out when it is 1.
+func countParam(n int64) string {
+	if n <= 1 {
+		return ""
+	}
+	return strconv.FormatInt(n, 10)
 }
 
 // appendParamValue escapes '"', '\' and ']' (RFC 5424 section 6.3.3).

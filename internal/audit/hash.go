@@ -29,6 +29,7 @@ type hasher struct{ buf []byte }
 // eventHash is the hash of rec as if it had sequence number seq:
 //
 //	hex(SHA-256("cssc-audit-event-v1\n" || u64 seq || i64 time ||
+//	    u64 count || i64 last_time ||
 //	    for each of actor, actor_kind, client_cert, source, request_id,
 //	    action, repo, digest, tag, target, decision, reason, severity,
 //	    prev_hash: u32 length || bytes))
@@ -39,6 +40,8 @@ func (h *hasher) eventHash(rec *store.AuditRecord, seq int64) string {
 	b := append(h.buf[:0], eventDomain...)
 	b = binary.BigEndian.AppendUint64(b, uint64(seq))
 	b = binary.BigEndian.AppendUint64(b, uint64(rec.Time))
+	b = binary.BigEndian.AppendUint64(b, uint64(rec.Count))
+	b = binary.BigEndian.AppendUint64(b, uint64(rec.LastTime))
 	for _, s := range [...]string{rec.Actor, rec.ActorKind, rec.ClientCert, rec.Source, rec.RequestID, rec.Action,
 		rec.Repo, rec.Digest, rec.Tag, rec.Target, rec.Decision, rec.Reason, rec.Severity, rec.PrevHash} {
 		b = appendString(b, s)

@@ -506,10 +506,7 @@ func (l *Log) flush(ctx context.Context, batch *[]Event) error {
 	if len(*batch) == 0 && l.dropPending.Load() == 0 {
 		return nil
 	}
-	recs := make([]store.AuditRecord, 0, len(*batch)+1)
-	for _, e := range *batch {
-		recs = append(recs, toRecord(e))
-	}
+	recs := coalesce(*batch)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	dropped := l.dropPending.Swap(0)
@@ -564,8 +561,11 @@ func toRecord(e Event) store.AuditRecord {
 	if e.Actor == "" && e.ActorKind == "" {
 		e.Actor, e.ActorKind = "anonymous", "anonymous"
 	}
+	t := unixNano(e.Time)
 	return store.AuditRecord{
-		Time:       unixNano(e.Time),
+		Time:       t,
+		Count:      1,
+		LastTime:   t,
 		Actor:      clean(e.Actor, maxField),
 		ActorKind:  clean(e.ActorKind, maxField),
 		ClientCert: clean(e.ClientCert, maxField),
@@ -580,6 +580,39 @@ func toRecord(e Event) store.AuditRecord {
 		Reason:     clean(e.Reason, maxReason),
 		Severity:   clean(e.Severity, maxField),
 	}
+}
+
+// coalesceKey is an event but for its time and request id.
+type coalesceKey struct {
+	actor, actorKind, clientCert, source, action, repo, digest, tag, target, decision, reason, severity string
+}
+
+// coalesce turns a batch of asynchronous events into records, storing
+// events that differ only in time and request id as one record with a
+// count (the earliest event's time and request id, the latest one's time).
+// A registry under load serves the same manifest to the same caller many
+// times a second; one row for each would make the audit trail the most
+// expensive part of a pull. Order is kept: a record stands where its
+// first event stood.
+func coalesce(batch []Event) []store.AuditRecord {
+	recs := make([]store.AuditRecord, 0, len(batch)+1)
+	seen := make(map[coalesceKey]int, len(batch))
+	for _, e := range batch {
+		r := toRecord(e)
+		k := coalesceKey{r.Actor, r.ActorKind, r.ClientCert, r.Source, r.Action, r.Repo, r.Digest, r.Tag,
+			r.Target, r.Decision, r.Reason, r.Severity}
+		if i, ok := seen[k]; ok {
+			recs[i].Count++
+			recs[i].LastTime = max(recs[i].LastTime, r.Time)
+			if r.Time < recs[i].Time { // the earliest event's time and request id
+				recs[i].Time, recs[i].RequestID = r.Time, r.RequestID
+			}
+			continue
+		}
+		seen[k] = len(recs)
+		recs = append(recs, r)
+	}
+	return recs
 }
 
 func clean(s string, limit int) string {
@@ -600,9 +633,15 @@ func clean(s string, limit int) string {
 }
 
 func toEvent(r *store.AuditRecord) Event {
+	var last time.Time
+	if r.Count > 1 {
+		last = time.Unix(0, r.LastTime).UTC()
+	}
 	return Event{
 		Seq:        r.Seq,
 		Time:       time.Unix(0, r.Time).UTC(),
+		Count:      r.Count,
+		LastTime:   last,
 		Actor:      r.Actor,
 		ActorKind:  r.ActorKind,
 		ClientCert: r.ClientCert,

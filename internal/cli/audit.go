@@ -320,7 +320,11 @@ func writeAuditTable(w io.Writer, entries []audit.Entry) error {
 		if e.ClientCert != "" {
 			actor += " (cert " + e.ClientCert + ")"
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Seq, e.Time.UTC().Format(time.RFC3339), actor, e.Action,
+		action := e.Action
+		if e.Count > 1 { // coalesced: how many, and until when
+			action += fmt.Sprintf(" ×%d until %s", e.Count, e.LastTime.UTC().Format(time.TimeOnly))
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Seq, e.Time.UTC().Format(time.RFC3339), actor, action,
 			orDash(targetOf(e.Event)), e.Decision, orDash(oneLine(e.Reason)))
 	}
 	return tw.Flush()

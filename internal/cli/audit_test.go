@@ -86,7 +86,7 @@ func TestAuditVerifyOffline(t *testing.T) {
 		{"inserted", func(t *testing.T, _ string, db *sql.DB) {
 			sqlExec(t, db, `UPDATE audit_events SET seq = -(seq + 1) WHERE seq >= 8`)
 			sqlExec(t, db, `UPDATE audit_events SET seq = -seq WHERE seq < 0`)
-			sqlExec(t, db, `INSERT INTO audit_events SELECT 8, occurred_at, 'admin', actor_kind, client_cert, source, request_id,
+			sqlExec(t, db, `INSERT INTO audit_events SELECT 8, occurred_at, count, last_at, 'admin', actor_kind, client_cert, source, request_id,
 				action, repo, digest, tag, target, decision, reason, severity, prev_hash, 'forged' FROM audit_events WHERE seq = 7`)
 		}, 1, []string{"seq 8: inserted: "}},
 		{"reordered", func(t *testing.T, _ string, db *sql.DB) {

@@ -21,6 +21,8 @@ const auditSchema = `
 CREATE TABLE audit_events (
 	seq         BIGINT PRIMARY KEY,
 	occurred_at BIGINT NOT NULL,
+	count       BIGINT NOT NULL,
+	last_at     BIGINT NOT NULL,
 	actor       TEXT NOT NULL,
 	actor_kind  TEXT NOT NULL,
 	client_cert TEXT NOT NULL,
@@ -53,10 +55,14 @@ CREATE TABLE audit_checkpoints (
 `
 
 // AuditRecord is one stored audit event, as the audit package hashes it.
-// Time is Unix nanoseconds.
+// Time is Unix nanoseconds. Count identical events (pulls of one manifest
+// by one caller, coalesced by the audit package) happened from Time to
+// LastTime; a single event has Count 1 and LastTime == Time.
 type AuditRecord struct {
 	Seq        int64
 	Time       int64
+	Count      int64
+	LastTime   int64
 	Actor      string
 	ActorKind  string
 	ClientCert string
@@ -100,7 +106,7 @@ type AuditFilter struct {
 	Limit        int   // at most this many (<= 0: no limit)
 }
 
-const auditColumns = `seq, occurred_at, actor, actor_kind, client_cert, source, request_id, action,
+const auditColumns = `seq, occurred_at, count, last_at, actor, actor_kind, client_cert, source, request_id, action,
 	repo, digest, tag, target, decision, reason, severity, prev_hash, hash`
 
 const checkpointColumns = `id, kind, seq, head_hash, created_at, prev_hash, key_id, signature`
@@ -114,14 +120,14 @@ func (s *Store) AppendAudit(ctx context.Context, events []AuditRecord, cp *Audit
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if len(events) > 0 {
 			stmt, err := tx.PrepareContext(ctx, `INSERT INTO audit_events(`+auditColumns+`)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`)
 			if err != nil {
 				return err
 			}
 			defer func() { _ = stmt.Close() }()
 			for i := range events {
 				e := &events[i]
-				if _, err := stmt.ExecContext(ctx, e.Seq, e.Time, e.Actor, e.ActorKind, e.ClientCert, e.Source,
+				if _, err := stmt.ExecContext(ctx, e.Seq, e.Time, e.Count, e.LastTime, e.Actor, e.ActorKind, e.ClientCert, e.Source,
 					e.RequestID, e.Action, e.Repo, e.Digest, e.Tag, e.Target, e.Decision, e.Reason, e.Severity,
 					e.PrevHash, e.Hash); err != nil {
 					return fmt.Errorf("event %d: %w", e.Seq, err)
@@ -290,7 +296,7 @@ func auditMatch(col, v string, arg func(any) string) string {
 
 func scanAuditRecord(row interface{ Scan(dest ...any) error }) (AuditRecord, error) {
 	var e AuditRecord
-	err := row.Scan(&e.Seq, &e.Time, &e.Actor, &e.ActorKind, &e.ClientCert, &e.Source, &e.RequestID, &e.Action,
+	err := row.Scan(&e.Seq, &e.Time, &e.Count, &e.LastTime, &e.Actor, &e.ActorKind, &e.ClientCert, &e.Source, &e.RequestID, &e.Action,
 		&e.Repo, &e.Digest, &e.Tag, &e.Target, &e.Decision, &e.Reason, &e.Severity, &e.PrevHash, &e.Hash)
 	return e, err
 }

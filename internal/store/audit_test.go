@@ -135,3 +135,29 @@ func TestScanAuditPages(t *testing.T) {
 		t.Fatalf("scan did not return fn's error: %v", err)
 	}
 }
+
+// BenchmarkAppendAudit stores batches of 256 pull events (the audit
+// trail's batch size) and reports events per second.
+func BenchmarkAppendAudit(b *testing.B) {
+	s := open(b)
+	ctx := context.Background()
+	const batch = 256
+	recs := make([]store.AuditRecord, batch)
+	var seq int64
+	b.ResetTimer()
+	for b.Loop() {
+		for i := range recs {
+			seq++
+			recs[i] = auditRec(seq, "robot-ci", "pull", "team/app")
+			recs[i].Source, recs[i].RequestID = "10.0.0.7:51234", "c3a4b1d2e5f60718"
+			recs[i].Digest = "sha256:45628d34fd02ca753522d2c9c2fd3a91f3de07afe85246da954fe1d7a7853844"
+			recs[i].Tag, recs[i].ActorKind, recs[i].Decision = "1.0", "robot", "allow"
+			recs[i].PrevHash = "b5d4045c3f466fa91fe2cc6abe79232a1a57cdf104f7a26e716e0a1e2789df78"
+			recs[i].Hash = "a5d4045c3f466fa91fe2cc6abe79232a1a57cdf104f7a26e716e0a1e2789df78"
+		}
+		if err := s.AppendAudit(ctx, recs, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "events/s")
+}

@@ -15,7 +15,7 @@ import (
 	"github.com/cssc-project/cssc/internal/store"
 )
 
-func open(t *testing.T) *store.Store {
+func open(t testing.TB) *store.Store {
 	t.Helper()
 	s, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "meta.db"), store.Options{})
 	if err != nil {
