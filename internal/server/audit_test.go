@@ -26,7 +26,11 @@ func TestAuditTrailOfRequests(t *testing.T) {
 	if resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("quarantine pull by dev: %s", resp.Status)
 	}
-	c.do("GET", "/v2/team/app/manifests/v1", dev, nil, "Accept", "application/vnd.oci.image.manifest.v1+json")
+	pullResp, _ := c.do("GET", "/v2/team/app/manifests/v1", dev, nil, "Accept", "application/vnd.oci.image.manifest.v1+json")
+	pullID := pullResp.Header.Get("X-Request-Id")
+	if pullID == "" {
+		t.Fatal("pull answered without X-Request-Id")
+	}
 	c.do("GET", "/v2/", cred{user: "dev", pass: "wrong-password"}, nil)
 	if resp, _ := c.do("DELETE", "/v2/team/app/manifests/v1", admin, nil); resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("delete tag: %s", resp.Status)
@@ -72,8 +76,9 @@ func TestAuditTrailOfRequests(t *testing.T) {
 		{"denied quarantine pull, with the reason", func(e audit.Event) bool {
 			return e.Decision == audit.Deny && e.Actor == "dev" && e.Repo == "quarantine/app" && strings.Contains(e.Reason, "quarantine/")
 		}},
-		{"pull", func(e audit.Event) bool {
-			return e.Action == "pull" && e.Actor == "dev" && e.Repo == "team/app" && e.Digest == manifest
+		{"pull, with the request id its answer carried", func(e audit.Event) bool {
+			return e.Action == "pull" && e.Actor == "dev" && e.Repo == "team/app" && e.Digest == manifest &&
+				e.Count == 1 && e.RequestID == pullID
 		}},
 		{"failed login", func(e audit.Event) bool { return e.Action == "login" && e.Decision == audit.Deny && e.Actor == "dev" }},
 		{"tag delete", func(e audit.Event) bool { return e.Action == "tag.delete" && e.Tag == "v1" && e.Actor == "admin" }},

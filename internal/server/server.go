@@ -185,7 +185,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err erro
 		return "other"
 	}
 	s.http = &http.Server{
-		Handler:           m.Wrap(stallGuard(s.withRequestID(mux), cfg.BodyStallTimeout), routeOf, s.accessLog),
+		Handler:           s.withRequestID(m.Wrap(stallGuard(mux, cfg.BodyStallTimeout), routeOf, s.accessLog)),
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		IdleTimeout:       cfg.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -343,7 +343,8 @@ func (s *Server) accessLog(r *http.Request, d metrics.Done) {
 	s.log.LogAttrs(r.Context(), level, "request",
 		slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("route", d.Route),
 		slog.Int("status", d.Status), slog.Int64("bytes_out", d.Written),
-		slog.Duration("duration", d.Duration), slog.String("remote", r.RemoteAddr))
+		slog.Duration("duration", d.Duration), slog.String("remote", r.RemoteAddr),
+		slog.String("request_id", requestID(r.Context())))
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
