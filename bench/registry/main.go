@@ -12,7 +12,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -25,11 +24,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/opencontainers/go-digest"
+
+	"github.com/cssc-project/cssc/bench/internal/benchutil"
 )
 
 type settings struct {
@@ -143,19 +143,13 @@ http:
 // blobsPerRound is how many distinct blobs each round pushes.
 const blobsPerRound = 3
 
-func medianOf(v []float64) float64 {
-	v = slices.Clone(v)
-	slices.Sort(v)
-	return v[len(v)/2]
-}
-
 func median(rs []result) result {
 	pick := func(f func(result) float64) float64 {
 		v := make([]float64, len(rs))
 		for i, r := range rs {
 			v[i] = f(r)
 		}
-		return medianOf(v)
+		return benchutil.Median(v)
 	}
 	return result{
 		pushMBs:          pick(func(r result) float64 { return r.pushMBs }),
@@ -219,7 +213,7 @@ func measure(ctx context.Context, s settings, t target, blob []byte, round int) 
 			pulls = append(pulls, float64(n)/1e6/time.Since(start).Seconds())
 		}
 	}
-	r.pushMBs, r.pullMBs = medianOf(pushes), medianOf(pulls)
+	r.pushMBs, r.pullMBs = benchutil.Median(pushes), benchutil.Median(pulls)
 
 	tags, elapsed, err := pushManifests(ctx, client, addr, "bench/manifests", s.manifests, s.concurrency)
 	if err != nil {
@@ -380,7 +374,7 @@ func pushManifests(ctx context.Context, c *http.Client, addr, repo string, n, co
 	}
 	var next atomic.Int64
 	start := time.Now()
-	err := parallel(conc, func() error {
+	err := benchutil.Parallel(conc, func() error {
 		for {
 			i := int(next.Add(1) - 1)
 			if i >= n {
@@ -398,7 +392,7 @@ func pushManifests(ctx context.Context, c *http.Client, addr, repo string, n, co
 func getManifests(ctx context.Context, c *http.Client, addr, repo string, tags []string, total, conc int) (time.Duration, error) {
 	var next atomic.Int64
 	start := time.Now()
-	err := parallel(conc, func() error {
+	err := benchutil.Parallel(conc, func() error {
 		for {
 			i := int(next.Add(1) - 1)
 			if i >= total {
@@ -418,17 +412,6 @@ func getManifests(ctx context.Context, c *http.Client, addr, repo string, tags [
 		}
 	})
 	return time.Since(start), err
-}
-
-func parallel(n int, fn func() error) error {
-	var wg sync.WaitGroup
-	errs := make([]error, n)
-	for i := range n {
-		wg.Add(1)
-		go func() { defer wg.Done(); errs[i] = fn() }()
-	}
-	wg.Wait()
-	return errors.Join(errs...)
 }
 
 // do sends one request and returns its Location header.
