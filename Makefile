@@ -6,7 +6,7 @@ FUZZTIME ?= 30s
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/cssc-project/cssc/internal/version.Version=$(VERSION)
 
-.PHONY: all build demo test lint unit conformance fuzz bench clients tools clean
+.PHONY: all build demo test lint unit conformance fuzz bench bench-auth clients tools clean
 
 all: build
 
@@ -44,6 +44,10 @@ conformance:
 ## bench: registry throughput side by side with the CNCF distribution registry.
 bench: build
 	bench/registry/run.sh
+
+## bench-auth: manifest GET rate with authentication and audit on versus off.
+bench-auth: build
+	bench/auth/run.sh
 
 ## clients: the real crane, oras, cosign (and skopeo, ctr if installed) CLIs against cssc.
 clients: build

@@ -76,6 +76,8 @@ type Service struct {
 	keys    atomic.Pointer[keyring]
 	limiter *limiter
 	checks  singleflight.Group // one slow secret check per credential at a time
+	// checkSecret is CheckSecret; tests count its calls.
+	checkSecret func(hash, secret string) (bool, error)
 
 	mu         sync.Mutex
 	principals map[string]cachedPrincipal
@@ -98,6 +100,8 @@ type cachedSecret struct {
 	// password costs a map lookup, not an argon2 hash (it is still
 	// counted against the login limits).
 	bad bool
+	// refreshing is set while a background check renews the entry.
+	refreshing bool
 }
 
 type cachedToken struct {
@@ -147,10 +151,11 @@ func New(ctx context.Context, st Store, opts Options) (*Service, error) {
 	}
 	s := &Service{
 		st: st, opts: opts, log: opts.Logger, open: n == 0,
-		limiter:    newLimiter(opts.MaxFailures, opts.FailureWindow, opts.Now),
-		principals: map[string]cachedPrincipal{},
-		secrets:    map[[32]byte]cachedSecret{},
-		tokens:     map[string]cachedToken{},
+		limiter:     newLimiter(opts.MaxFailures, opts.FailureWindow, opts.Now),
+		checkSecret: CheckSecret,
+		principals:  map[string]cachedPrincipal{},
+		secrets:     map[[32]byte]cachedSecret{},
+		tokens:      map[string]cachedToken{},
 	}
 	s.anon = Anonymous()
 	for _, p := range opts.AnonymousPull {
@@ -380,6 +385,13 @@ func (s *Service) Login(ctx context.Context, name, secret, source string) (*Prin
 	host := sourceHost(source)
 	if ok && now.Before(c.until) {
 		if !c.bad {
+			if s.refreshDue(key, c, now) {
+				go func() {
+					_, _, _ = s.checks.Do(string(key[:]), func() (any, error) {
+						return s.checkLogin(context.WithoutCancel(ctx), name, secret, host, key, gen, now)
+					})
+				}()
+			}
 			return s.principal(ctx, c.name)
 		}
 		if !s.limiter.allow(name, host) {
@@ -414,7 +426,7 @@ func (s *Service) checkLogin(ctx context.Context, name, secret, host string, key
 	if hash == "" {
 		hash = dummyHash // same work for unknown accounts: timing tells nothing
 	}
-	match, herr := CheckSecret(hash, secret)
+	match, herr := s.checkSecret(hash, secret)
 	var p *Principal
 	if err == nil && herr == nil && match {
 		p, err = s.active(sp)
@@ -429,6 +441,27 @@ func (s *Service) checkLogin(ctx context.Context, name, secret, host string, key
 	s.limiter.succeed(name)
 	s.remember(key, gen, cachedSecret{name: name, until: now.Add(s.opts.CacheTTL)})
 	return p, nil
+}
+
+// refreshDue reports whether a cached, accepted secret is in the last
+// fifth of its life and nobody is checking it again yet; if so the caller
+// must check it again in the background. A client that keeps sending the
+// same credentials then never waits for an argon2 check once its first one
+// passed, while the cache still never trusts a check for longer than
+// CacheTTL (the entry expires as before if the new check has not finished).
+func (s *Service) refreshDue(key [32]byte, c cachedSecret, now time.Time) bool {
+	if c.until.Sub(now) > s.opts.CacheTTL/5 || c.refreshing {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur, ok := s.secrets[key]
+	if !ok || cur.refreshing || cur.until != c.until {
+		return false
+	}
+	cur.refreshing = true
+	s.secrets[key] = cur
+	return true
 }
 
 // remember caches a checked secret unless identities changed meanwhile.
@@ -472,6 +505,14 @@ func (s *Service) apiToken(ctx context.Context, tok string, req Request) (*Princ
 	)
 	if cached && now.Before(c.until) && !c.bad {
 		name, limit = c.name, c.limit
+		if s.refreshDue(key, c, now) {
+			host := sourceHost(req.Source)
+			go func() {
+				_, _, _ = s.checks.Do(string(key[:]), func() (any, error) {
+					return s.checkAPIToken(context.WithoutCancel(ctx), id, secret, host, key, gen, now)
+				})
+			}()
+		}
 	} else {
 		host := sourceHost(req.Source)
 		if !s.limiter.allow("token:"+id, host) {
@@ -514,7 +555,7 @@ func (s *Service) checkAPIToken(ctx context.Context, id, secret, host string, ke
 	if hash == "" {
 		hash = dummyHash
 	}
-	match, herr := CheckSecret(hash, secret)
+	match, herr := s.checkSecret(hash, secret)
 	if err != nil || herr != nil || !match || !t.RevokedAt.IsZero() ||
 		(!t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt)) {
 		s.limiter.fail("token:"+id, host)
