@@ -100,8 +100,11 @@ type cachedSecret struct {
 	// password costs a map lookup, not an argon2 hash (it is still
 	// counted against the login limits).
 	bad bool
-	// refreshing is set while a background check renews the entry.
-	refreshing bool
+	// verified is the stored hash an accepted secret was checked against.
+	// When the entry expires, the secret is accepted again without argon2
+	// if the stored hash is still the same (same secret, same hash: same
+	// answer); a changed secret is checked in full.
+	verified string
 }
 
 type cachedToken struct {
@@ -385,13 +388,6 @@ func (s *Service) Login(ctx context.Context, name, secret, source string) (*Prin
 	host := sourceHost(source)
 	if ok && now.Before(c.until) {
 		if !c.bad {
-			if s.refreshDue(key, c, now) {
-				go func() {
-					_, _, _ = s.checks.Do(string(key[:]), func() (any, error) {
-						return s.checkLogin(context.WithoutCancel(ctx), name, secret, host, key, gen, now)
-					})
-				}()
-			}
 			return s.principal(ctx, c.name)
 		}
 		if !s.limiter.allow(name, host) {
@@ -405,9 +401,13 @@ func (s *Service) Login(ctx context.Context, name, secret, source string) (*Prin
 	}
 	// Concurrent requests with the same credentials (a client's parallel
 	// layer pulls, or every request of a busy client when the cache entry
-	// expires) share one argon2 check instead of each paying for it.
+	// expires) share one check instead of each paying for it.
+	var verified string
+	if ok && !c.bad {
+		verified = c.verified
+	}
 	v, err, _ := s.checks.Do(string(key[:]), func() (any, error) {
-		return s.checkLogin(context.WithoutCancel(ctx), name, secret, host, key, gen, now)
+		return s.checkLogin(context.WithoutCancel(ctx), name, secret, verified, host, key, gen, now)
 	})
 	if err != nil {
 		return nil, err
@@ -415,9 +415,11 @@ func (s *Service) Login(ctx context.Context, name, secret, source string) (*Prin
 	return v.(*Principal), nil
 }
 
-// checkLogin does Login's slow part: the argon2 check of a secret that is
-// not in the cache, whose result it caches.
-func (s *Service) checkLogin(ctx context.Context, name, secret, host string, key [32]byte, gen uint64, now time.Time) (*Principal, error) {
+// checkLogin does Login's slow part: the check of a secret that is not in
+// the cache, whose result it caches. verified is the stored hash this very
+// secret was accepted against before ("" if none): if it is still the
+// stored hash, the secret still matches and argon2 is not run again.
+func (s *Service) checkLogin(ctx context.Context, name, secret, verified, host string, key [32]byte, gen uint64, now time.Time) (*Principal, error) {
 	sp, err := s.st.GetPrincipal(ctx, name)
 	if err != nil && !errors.Is(err, store.ErrPrincipalUnknown) {
 		return nil, err
@@ -426,7 +428,10 @@ func (s *Service) checkLogin(ctx context.Context, name, secret, host string, key
 	if hash == "" {
 		hash = dummyHash // same work for unknown accounts: timing tells nothing
 	}
-	match, herr := s.checkSecret(hash, secret)
+	match, herr := true, error(nil)
+	if verified == "" || verified != sp.SecretHash {
+		match, herr = s.checkSecret(hash, secret)
+	}
 	var p *Principal
 	if err == nil && herr == nil && match {
 		p, err = s.active(sp)
@@ -439,29 +444,8 @@ func (s *Service) checkLogin(ctx context.Context, name, secret, host string, key
 		return nil, err
 	}
 	s.limiter.succeed(name)
-	s.remember(key, gen, cachedSecret{name: name, until: now.Add(s.opts.CacheTTL)})
+	s.remember(key, gen, cachedSecret{name: name, until: now.Add(s.opts.CacheTTL), verified: sp.SecretHash})
 	return p, nil
-}
-
-// refreshDue reports whether a cached, accepted secret is in the last
-// fifth of its life and nobody is checking it again yet; if so the caller
-// must check it again in the background. A client that keeps sending the
-// same credentials then never waits for an argon2 check once its first one
-// passed, while the cache still never trusts a check for longer than
-// CacheTTL (the entry expires as before if the new check has not finished).
-func (s *Service) refreshDue(key [32]byte, c cachedSecret, now time.Time) bool {
-	if c.until.Sub(now) > s.opts.CacheTTL/5 || c.refreshing {
-		return false
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	cur, ok := s.secrets[key]
-	if !ok || cur.refreshing || cur.until != c.until {
-		return false
-	}
-	cur.refreshing = true
-	s.secrets[key] = cur
-	return true
 }
 
 // remember caches a checked secret unless identities changed meanwhile.
@@ -505,14 +489,6 @@ func (s *Service) apiToken(ctx context.Context, tok string, req Request) (*Princ
 	)
 	if cached && now.Before(c.until) && !c.bad {
 		name, limit = c.name, c.limit
-		if s.refreshDue(key, c, now) {
-			host := sourceHost(req.Source)
-			go func() {
-				_, _, _ = s.checks.Do(string(key[:]), func() (any, error) {
-					return s.checkAPIToken(context.WithoutCancel(ctx), id, secret, host, key, gen, now)
-				})
-			}()
-		}
 	} else {
 		host := sourceHost(req.Source)
 		if !s.limiter.allow("token:"+id, host) {
@@ -522,9 +498,13 @@ func (s *Service) apiToken(ctx context.Context, tok string, req Request) (*Princ
 			s.limiter.fail("token:"+id, host)
 			return nil, ErrBadCredentials
 		}
-		// One argon2 check for concurrent requests with the same token.
+		// One check for concurrent requests with the same token.
+		var verified string
+		if cached && !c.bad {
+			verified = c.verified
+		}
 		v, err, _ := s.checks.Do(string(key[:]), func() (any, error) {
-			return s.checkAPIToken(context.WithoutCancel(ctx), id, secret, host, key, gen, now)
+			return s.checkAPIToken(context.WithoutCancel(ctx), id, secret, verified, host, key, gen, now)
 		})
 		if err != nil {
 			return nil, err
@@ -544,9 +524,9 @@ func (s *Service) apiToken(ctx context.Context, tok string, req Request) (*Princ
 	return p, nil
 }
 
-// checkAPIToken does apiToken's slow part: the argon2 check of a token that
-// is not in the cache, whose result it caches.
-func (s *Service) checkAPIToken(ctx context.Context, id, secret, host string, key [32]byte, gen uint64, now time.Time) (cachedSecret, error) {
+// checkAPIToken does apiToken's slow part: the check of a token that is
+// not in the cache, whose result it caches; verified is as for checkLogin.
+func (s *Service) checkAPIToken(ctx context.Context, id, secret, verified, host string, key [32]byte, gen uint64, now time.Time) (cachedSecret, error) {
 	t, err := s.st.GetAPIToken(ctx, id)
 	if err != nil && !errors.Is(err, store.ErrTokenUnknown) {
 		return cachedSecret{}, err
@@ -555,14 +535,17 @@ func (s *Service) checkAPIToken(ctx context.Context, id, secret, host string, ke
 	if hash == "" {
 		hash = dummyHash
 	}
-	match, herr := s.checkSecret(hash, secret)
+	match, herr := true, error(nil)
+	if verified == "" || verified != t.SecretHash {
+		match, herr = s.checkSecret(hash, secret)
+	}
 	if err != nil || herr != nil || !match || !t.RevokedAt.IsZero() ||
 		(!t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt)) {
 		s.limiter.fail("token:"+id, host)
 		s.remember(key, gen, cachedSecret{bad: true, until: now.Add(s.opts.CacheTTL)})
 		return cachedSecret{}, ErrBadCredentials
 	}
-	c := cachedSecret{name: t.Principal, until: now.Add(s.opts.CacheTTL)}
+	c := cachedSecret{name: t.Principal, until: now.Add(s.opts.CacheTTL), verified: t.SecretHash}
 	if t.Role != "" {
 		c.limit = ScopeLimit{Role: Role(t.Role), Pattern: t.Pattern}
 	}
