@@ -598,19 +598,21 @@ func coalesce(batch []Event) []store.AuditRecord {
 	recs := make([]store.AuditRecord, 0, len(batch)+1)
 	seen := make(map[coalesceKey]int, len(batch))
 	for _, e := range batch {
-		r := toRecord(e)
-		k := coalesceKey{r.Actor, r.ActorKind, r.ClientCert, r.Source, r.Action, r.Repo, r.Digest, r.Tag,
-			r.Target, r.Decision, r.Reason, r.Severity}
+		// Keyed on the event as given: equal events make equal records,
+		// and only the first of them is cleaned and converted.
+		k := coalesceKey{e.Actor, e.ActorKind, e.ClientCert, e.Source, e.Action, e.Repo, e.Digest, e.Tag,
+			e.Target, e.Decision, e.Reason, e.Severity}
 		if i, ok := seen[k]; ok {
+			t := unixNano(e.Time)
 			recs[i].Count++
-			recs[i].LastTime = max(recs[i].LastTime, r.Time)
-			if r.Time < recs[i].Time { // the earliest event's time and request id
-				recs[i].Time, recs[i].RequestID = r.Time, r.RequestID
+			recs[i].LastTime = max(recs[i].LastTime, t)
+			if t < recs[i].Time { // the earliest event's time and request id
+				recs[i].Time, recs[i].RequestID = t, clean(e.RequestID, maxField)
 			}
 			continue
 		}
 		seen[k] = len(recs)
-		recs = append(recs, r)
+		recs = append(recs, toRecord(e))
 	}
 	return recs
 }

@@ -30,7 +30,7 @@ func (s *Store) LinkBlob(ctx context.Context, repo, digest string, size int64) e
 // BlobSize returns the size of blob digest if repository repo holds it.
 func (s *Store) BlobSize(ctx context.Context, repo, digest string) (int64, error) {
 	var size int64
-	err := s.r.QueryRowContext(ctx, `SELECT b.size FROM repository_blobs b
+	err := s.readRow(ctx, `SELECT b.size FROM repository_blobs b
 		JOIN repositories r ON r.id = b.repository_id
 		WHERE r.name = $1 AND b.digest = $2`, repo, digest).Scan(&size)
 	if errors.Is(err, sql.ErrNoRows) {

@@ -166,7 +166,7 @@ func (s *Store) PrincipalByCertSubject(ctx context.Context, subject string) (Pri
 }
 
 func (s *Store) principalWhere(ctx context.Context, where string, arg any) (Principal, error) {
-	id, p, err := scanPrincipal(s.r.QueryRowContext(ctx, `SELECT `+principalColumns+` FROM principals p WHERE `+where, arg))
+	id, p, err := scanPrincipal(s.readRow(ctx, `SELECT `+principalColumns+` FROM principals p WHERE `+where, arg))
 	if errors.Is(err, sql.ErrNoRows) {
 		return p, fmt.Errorf("%v: %w", arg, ErrPrincipalUnknown)
 	}
@@ -293,7 +293,7 @@ func scanToken(row scanner) (APIToken, error) {
 
 // GetAPIToken returns the token with id.
 func (s *Store) GetAPIToken(ctx context.Context, id string) (APIToken, error) {
-	t, err := scanToken(s.r.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM api_tokens t
+	t, err := scanToken(s.readRow(ctx, `SELECT `+tokenColumns+` FROM api_tokens t
 		JOIN principals p ON p.id = t.principal_id WHERE t.id = $1`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return t, fmt.Errorf("token %s: %w", id, ErrTokenUnknown)

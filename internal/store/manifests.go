@@ -109,7 +109,7 @@ type ManifestContent struct {
 // GetManifest returns the manifest with digest in repo.
 func (s *Store) GetManifest(ctx context.Context, repo, digest string) (ManifestContent, error) {
 	m := ManifestContent{Digest: digest}
-	err := s.r.QueryRowContext(ctx, `SELECT m.media_type, m.content FROM manifests m
+	err := s.readRow(ctx, `SELECT m.media_type, m.content FROM manifests m
 		JOIN repositories r ON r.id = m.repository_id
 		WHERE r.name = $1 AND m.digest = $2`, repo, digest).Scan(&m.MediaType, &m.Content)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -124,7 +124,7 @@ func (s *Store) GetManifest(ctx context.Context, repo, digest string) (ManifestC
 // GetTaggedManifest returns the manifest tag points at in repo.
 func (s *Store) GetTaggedManifest(ctx context.Context, repo, tag string) (ManifestContent, error) {
 	var m ManifestContent
-	err := s.r.QueryRowContext(ctx, `SELECT m.digest, m.media_type, m.content FROM tags t
+	err := s.readRow(ctx, `SELECT m.digest, m.media_type, m.content FROM tags t
 		JOIN repositories r ON r.id = t.repository_id
 		JOIN manifests m ON m.repository_id = t.repository_id AND m.digest = t.manifest_digest
 		WHERE r.name = $1 AND t.name = $2`, repo, tag).Scan(&m.Digest, &m.MediaType, &m.Content)

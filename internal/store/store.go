@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"sync"
 
 	_ "modernc.org/sqlite" // SQLite driver, pure Go
 )
@@ -49,6 +50,12 @@ func (e *MissingReferenceError) Error() string {
 type Store struct {
 	w *sql.DB // one connection: SQLite has one writer at a time anyway
 	r *sql.DB // a pool for reads (WAL lets them run beside the writer)
+
+	// stmts holds the reads of the hot paths (a manifest or blob lookup,
+	// a credential check) prepared once: parsing and planning the SQL
+	// again on every request cost more than running it.
+	stmtMu sync.Mutex
+	stmts  map[string]*sql.Stmt
 }
 
 // Options tune Open.
@@ -101,11 +108,37 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*Store, error) 
 
 // Close closes the database.
 func (s *Store) Close() error {
+	s.stmtMu.Lock()
+	for _, st := range s.stmts {
+		_ = st.Close()
+	}
+	s.stmts = nil
+	s.stmtMu.Unlock()
 	err := s.w.Close()
 	if s.r != s.w {
 		err = errors.Join(err, s.r.Close())
 	}
 	return err
+}
+
+// readRow runs query, a constant statement of a hot path, on the read
+// pool as a statement prepared once.
+func (s *Store) readRow(ctx context.Context, query string, args ...any) *sql.Row {
+	s.stmtMu.Lock()
+	st, ok := s.stmts[query]
+	if !ok {
+		var err error
+		if st, err = s.r.PrepareContext(ctx, query); err != nil {
+			s.stmtMu.Unlock()
+			return s.r.QueryRowContext(ctx, query, args...) // answers with the same error
+		}
+		if s.stmts == nil {
+			s.stmts = map[string]*sql.Stmt{}
+		}
+		s.stmts[query] = st
+	}
+	s.stmtMu.Unlock()
+	return st.QueryRowContext(ctx, args...)
 }
 
 // Ping checks the database answers (for readiness).
