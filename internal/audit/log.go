@@ -148,7 +148,11 @@ type Log struct {
 	uncoveredSince time.Time // when the oldest event no checkpoint covers was written
 	closed         bool
 
-	queue       chan Event
+	queue chan Event
+	// full wakes the flusher when a batch is queued; otherwise it wakes
+	// every FlushInterval, not for each event (a wake-up per pull would
+	// cost more than the rest of recording it).
+	full        chan struct{}
 	closing     atomic.Bool
 	stop        chan struct{}
 	flusherDone chan struct{}
@@ -204,6 +208,7 @@ func Open(ctx context.Context, db DB, opts Options) (*Log, error) {
 		head:        genesisHash,
 		cpHash:      genesisHash,
 		queue:       make(chan Event, opts.QueueSize),
+		full:        make(chan struct{}, 1),
 		stop:        make(chan struct{}),
 		flusherDone: make(chan struct{}),
 	}
@@ -304,6 +309,12 @@ func (l *Log) RecordAsync(e Event) {
 	}
 	select {
 	case l.queue <- e:
+		if len(l.queue) >= l.opts.BatchSize {
+			select {
+			case l.full <- struct{}{}:
+			default:
+			}
+		}
 	default:
 		l.stats.dropped.Add(1)
 		if l.dropPending.Add(1) == 1 {
@@ -456,20 +467,31 @@ func (l *Log) flusher() {
 		}
 		failing = false
 	}
-	for {
-		in := l.queue
-		if len(batch) >= l.opts.BatchSize {
-			in = nil // a failing batch is full: leave the rest in the queue
-		}
-		select {
-		case e := <-in:
-			batch = append(batch, e)
+	// drain writes what is queued, a batch at a time, until less than a
+	// batch is left (the next tick takes that) or writing fails.
+	drain := func(all bool) {
+		for {
 			l.fill(&batch)
-			if len(batch) >= l.opts.BatchSize && !failing {
-				flush()
+			if len(batch) == 0 || (!all && len(batch) < l.opts.BatchSize) {
+				return
+			}
+			flush()
+			if failing {
+				return
+			}
+		}
+	}
+	for {
+		select {
+		case <-l.full:
+			if !failing {
+				drain(false)
 			}
 		case <-tick.C:
-			flush()
+			drain(true)
+			if len(batch) == 0 {
+				flush() // writes an audit.dropped count, if any, with no event queued
+			}
 			l.checkpointIfWaited(ctx)
 		case <-l.stop:
 			for {
