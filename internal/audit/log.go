@@ -41,7 +41,7 @@ type DB interface {
 const (
 	DefaultCheckpointEvery    = 1000
 	DefaultCheckpointInterval = time.Minute
-	DefaultBatchSize          = 256
+	DefaultBatchSize          = 4096
 	DefaultFlushInterval      = 200 * time.Millisecond
 	DefaultQueueSize          = 65536
 	DefaultForwardQueueSize   = 8192
@@ -65,7 +65,8 @@ type Options struct {
 	// PullSampling records 1 allowed pull in N (0 or 1: every pull).
 	// Denied pulls are always recorded.
 	PullSampling int
-	// BatchSize is how many asynchronous events are written per commit.
+	// BatchSize is how many asynchronous events are written per commit
+	// at most (identical ones coalesced into one row).
 	BatchSize int
 	// FlushInterval is the longest an asynchronous event waits for its
 	// batch.
