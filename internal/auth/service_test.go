@@ -159,7 +159,7 @@ func TestExpiredSecretRevalidatedCheaply(t *testing.T) {
 	}
 	step(0, basic, nil, 1) // first use: checked in full
 	step(0, bearer, nil, 2)
-	step(5*time.Second, basic, nil, 2) // cached
+	step(5*time.Second, basic, nil, 2)  // cached
 	step(11*time.Second, basic, nil, 2) // expired, same stored hash: no argon2
 	step(11*time.Second, bearer, nil, 2)
 	step(25*time.Second, basic, nil, 2) // and again
