@@ -149,10 +149,16 @@ type Log struct {
 	uncoveredSince time.Time // when the oldest event no checkpoint covers was written
 	closed         bool
 
-	queue chan Event
-	// full wakes the flusher when a batch is queued; otherwise it wakes
-	// every FlushInterval, not for each event (a wake-up per pull would
-	// cost more than the rest of recording it).
+	// pending holds the asynchronous events not yet taken by the writer,
+	// in the order they first came; an event equal to a pending one but
+	// for its time and request id only counts there (see coalesce), so a
+	// pull repeated many times a second costs a map update. At most
+	// QueueSize distinct events wait.
+	pmu     sync.Mutex
+	pending []Event
+	pindex  map[coalesceKey]int
+	// full wakes the flusher when a batch is pending; otherwise it wakes
+	// every FlushInterval, not for each event.
 	full        chan struct{}
 	closing     atomic.Bool
 	stop        chan struct{}
@@ -181,7 +187,7 @@ func (l *Log) Stats() Stats {
 		Written:    l.stats.written.Load(),
 		Dropped:    l.stats.dropped.Load(),
 		SampledOut: l.stats.sampledOut.Load(),
-		Queued:     len(l.queue),
+		Queued:     l.pendingLen(),
 	}
 	for _, f := range l.forwarders {
 		s.ForwardDropped += f.dropped.Load()
@@ -208,7 +214,7 @@ func Open(ctx context.Context, db DB, opts Options) (*Log, error) {
 		pub:         key.Public().(ed25519.PublicKey),
 		head:        genesisHash,
 		cpHash:      genesisHash,
-		queue:       make(chan Event, opts.QueueSize),
+		pindex:      map[coalesceKey]int{},
 		full:        make(chan struct{}, 1),
 		stop:        make(chan struct{}),
 		flusherDone: make(chan struct{}),
@@ -308,19 +314,38 @@ func (l *Log) RecordAsync(e Event) {
 	if e.Time.IsZero() {
 		e.Time = time.Now()
 	}
-	select {
-	case l.queue <- e:
-		if len(l.queue) >= l.opts.BatchSize {
-			select {
-			case l.full <- struct{}{}:
-			default:
-			}
+	k := keyOf(&e)
+	l.pmu.Lock()
+	if i, ok := l.pindex[k]; ok {
+		p := &l.pending[i]
+		p.Count++
+		if e.Time.After(p.LastTime) {
+			p.LastTime = e.Time
 		}
-	default:
+		if e.Time.Before(p.Time) { // the earliest event's time and request id
+			p.Time, p.RequestID = e.Time, e.RequestID
+		}
+		l.pmu.Unlock()
+		return
+	}
+	n := len(l.pending)
+	if n < l.opts.QueueSize {
+		e.Count, e.LastTime = 1, e.Time
+		l.pindex[k] = n
+		l.pending = append(l.pending, e)
+	}
+	l.pmu.Unlock()
+	switch {
+	case n >= l.opts.QueueSize:
 		l.stats.dropped.Add(1)
 		if l.dropPending.Add(1) == 1 {
 			l.log.Warn("audit queue full: dropping asynchronous events (they are counted and the count recorded)",
 				"queue_size", l.opts.QueueSize)
+		}
+	case n+1 >= l.opts.BatchSize:
+		select {
+		case l.full <- struct{}{}:
+		default:
 		}
 	}
 }
@@ -447,7 +472,7 @@ func (l *Log) checkpointLocked(ctx context.Context, kind string) error {
 }
 
 // flusher writes asynchronous events in batches: when BatchSize are
-// queued or FlushInterval passed, whichever is first.
+// pending or FlushInterval passed, whichever is first.
 func (l *Log) flusher() {
 	defer close(l.flusherDone)
 	ctx := context.Background()
@@ -468,11 +493,12 @@ func (l *Log) flusher() {
 		}
 		failing = false
 	}
-	// drain writes what is queued, a batch at a time, until less than a
-	// batch is left (the next tick takes that) or writing fails.
+	// drain writes what is pending, a batch at a time, until less than a
+	// batch is left (unless all) or writing fails. A batch that failed is
+	// kept and tried again first.
 	drain := func(all bool) {
 		for {
-			l.fill(&batch)
+			l.take(&batch)
 			if len(batch) == 0 || (!all && len(batch) < l.opts.BatchSize) {
 				return
 			}
@@ -491,36 +517,50 @@ func (l *Log) flusher() {
 		case <-tick.C:
 			drain(true)
 			if len(batch) == 0 {
-				flush() // writes an audit.dropped count, if any, with no event queued
+				flush() // writes an audit.dropped count, if any, with nothing pending
 			}
 			l.checkpointIfWaited(ctx)
 		case <-l.stop:
-			for {
-				flush()
-				if failing {
-					l.log.Error("audit events lost at shutdown: the database refused them",
-						"events", len(batch)+len(l.queue))
-					return
-				}
-				l.fill(&batch)
-				if len(batch) == 0 {
-					return
-				}
+			drain(true)
+			if failing {
+				l.log.Error("audit events lost at shutdown: the database refused them",
+					"events", len(batch)+l.pendingLen())
+				return
 			}
+			flush() // a last audit.dropped count
+			return
 		}
 	}
 }
 
-// fill moves queued events into batch without waiting, up to BatchSize.
-func (l *Log) fill(batch *[]Event) {
-	for len(*batch) < l.opts.BatchSize {
-		select {
-		case e := <-l.queue:
-			*batch = append(*batch, e)
-		default:
-			return
-		}
+// take moves pending events into batch, up to BatchSize.
+func (l *Log) take(batch *[]Event) {
+	room := l.opts.BatchSize - len(*batch)
+	if room <= 0 {
+		return
 	}
+	l.pmu.Lock()
+	defer l.pmu.Unlock()
+	n := min(room, len(l.pending))
+	if n == 0 {
+		return
+	}
+	*batch = append(*batch, l.pending[:n]...)
+	for i := range n {
+		delete(l.pindex, keyOf(&l.pending[i]))
+	}
+	rest := copy(l.pending, l.pending[n:])
+	clear(l.pending[rest:]) // let the strings go
+	l.pending = l.pending[:rest]
+	for i := range l.pending {
+		l.pindex[keyOf(&l.pending[i])] = i
+	}
+}
+
+func (l *Log) pendingLen() int {
+	l.pmu.Lock()
+	defer l.pmu.Unlock()
+	return len(l.pending)
 }
 
 // flush writes batch (and an audit.dropped event if events were dropped)
@@ -584,11 +624,14 @@ func toRecord(e Event) store.AuditRecord {
 	if e.Actor == "" && e.ActorKind == "" {
 		e.Actor, e.ActorKind = "anonymous", "anonymous"
 	}
-	t := unixNano(e.Time)
+	t, last := unixNano(e.Time), unixNano(e.LastTime)
+	if e.LastTime.IsZero() || last < t {
+		last = t
+	}
 	return store.AuditRecord{
 		Time:       t,
-		Count:      1,
-		LastTime:   t,
+		Count:      max(e.Count, 1),
+		LastTime:   last,
 		Actor:      clean(e.Actor, maxField),
 		ActorKind:  clean(e.ActorKind, maxField),
 		ClientCert: clean(e.ClientCert, maxField),
@@ -605,9 +648,14 @@ func toRecord(e Event) store.AuditRecord {
 	}
 }
 
-// coalesceKey is an event but for its time and request id.
+// coalesceKey is an event but for its time, request id and count.
 type coalesceKey struct {
 	actor, actorKind, clientCert, source, action, repo, digest, tag, target, decision, reason, severity string
+}
+
+func keyOf(e *Event) coalesceKey {
+	return coalesceKey{e.Actor, e.ActorKind, e.ClientCert, e.Source, e.Action, e.Repo, e.Digest, e.Tag,
+		e.Target, e.Decision, e.Reason, e.Severity}
 }
 
 // coalesce turns a batch of asynchronous events into records, storing
@@ -623,14 +671,13 @@ func coalesce(batch []Event) []store.AuditRecord {
 	for _, e := range batch {
 		// Keyed on the event as given: equal events make equal records,
 		// and only the first of them is cleaned and converted.
-		k := coalesceKey{e.Actor, e.ActorKind, e.ClientCert, e.Source, e.Action, e.Repo, e.Digest, e.Tag,
-			e.Target, e.Decision, e.Reason, e.Severity}
+		k := keyOf(&e)
 		if i, ok := seen[k]; ok {
-			t := unixNano(e.Time)
-			recs[i].Count++
-			recs[i].LastTime = max(recs[i].LastTime, t)
-			if t < recs[i].Time { // the earliest event's time and request id
-				recs[i].Time, recs[i].RequestID = t, clean(e.RequestID, maxField)
+			r := toRecord(Event{Time: e.Time, Count: e.Count, LastTime: e.LastTime})
+			recs[i].Count += r.Count
+			recs[i].LastTime = max(recs[i].LastTime, r.LastTime)
+			if r.Time < recs[i].Time { // the earliest event's time and request id
+				recs[i].Time, recs[i].RequestID = r.Time, clean(e.RequestID, maxField)
 			}
 			continue
 		}
