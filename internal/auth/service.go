@@ -79,7 +79,7 @@ type Service struct {
 	// checkSecret is CheckSecret; tests count its calls.
 	checkSecret func(hash, secret string) (bool, error)
 
-	mu         sync.Mutex
+	mu         sync.RWMutex // lookups (every request) read-lock; fills and invalidation lock
 	principals map[string]cachedPrincipal
 	secrets    map[[32]byte]cachedSecret
 	tokens     map[string]cachedToken
@@ -261,10 +261,10 @@ func (s *Service) invalidate() {
 // principal returns the active identity called name, cached for CacheTTL.
 func (s *Service) principal(ctx context.Context, name string) (*Principal, error) {
 	now := s.opts.Now()
-	s.mu.Lock()
+	s.mu.RLock()
 	c, ok := s.principals[name]
 	gen := s.generation
-	s.mu.Unlock()
+	s.mu.RUnlock()
 	if ok && now.Sub(c.loaded) < s.opts.CacheTTL {
 		return c.p, c.err
 	}
@@ -381,10 +381,10 @@ func (s *Service) certPrincipal(ctx context.Context, subject string) (*Principal
 func (s *Service) Login(ctx context.Context, name, secret, source string) (*Principal, error) {
 	key := sha256.Sum256([]byte(name + "\x00" + secret))
 	now := s.opts.Now()
-	s.mu.Lock()
+	s.mu.RLock()
 	c, ok := s.secrets[key]
 	gen := s.generation
-	s.mu.Unlock()
+	s.mu.RUnlock()
 	host := sourceHost(source)
 	if ok && now.Before(c.until) {
 		if !c.bad {
@@ -479,10 +479,10 @@ func (s *Service) apiToken(ctx context.Context, tok string, req Request) (*Princ
 	}
 	key := sha256.Sum256([]byte("token\x00" + tok))
 	now := s.opts.Now()
-	s.mu.Lock()
+	s.mu.RLock()
 	c, cached := s.secrets[key]
 	gen := s.generation
-	s.mu.Unlock()
+	s.mu.RUnlock()
 	var (
 		name  string
 		limit Limit

@@ -169,9 +169,9 @@ func (s *Service) sign(kr *keyring, c claims) (string, error) {
 // check once per token.
 func (s *Service) verify(tok string) (*claims, error) {
 	now := s.opts.Now()
-	s.mu.Lock()
+	s.mu.RLock()
 	c, ok := s.tokens[tok]
-	s.mu.Unlock()
+	s.mu.RUnlock()
 	if ok && now.Before(c.until) {
 		return c.claims, nil
 	}
