@@ -40,6 +40,22 @@ func newTestService(t *testing.T, now func() time.Time) (*Service, *store.Store,
 	return s, st, &checks
 }
 
+// robotCredentials creates the robot "ci" (pull on app/**) and an API token
+// of it, and returns the Authorization headers of both and the token.
+func robotCredentials(t *testing.T, s *Service) (basic, bearer string, tok Token) {
+	t.Helper()
+	ctx := context.Background()
+	secret, err := s.CreateIdentity(ctx, "admin", NewIdentity{Name: "ci", Kind: KindRobot, Grants: []Grant{{Role: RolePull, Pattern: "app/**"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok, err = s.CreateToken(ctx, "ci", NewToken{Name: "t"}); err != nil {
+		t.Fatal(err)
+	}
+	basic = "Basic " + base64.StdEncoding.EncodeToString([]byte("ci:"+secret))
+	return basic, "Bearer " + tok.Secret, tok
+}
+
 // TestConcurrentChecksShareOneHash: many requests with the same credentials
 // arriving when nothing is cached (a client's parallel pulls, or a busy
 // client when the cache entry expires) must cost one argon2 check, not one
@@ -51,17 +67,8 @@ func TestConcurrentChecksShareOneHash(t *testing.T) {
 	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
 	s, _, checks := newTestService(t, now)
 
-	secret, err := s.CreateIdentity(ctx, "admin", NewIdentity{Name: "ci", Kind: KindRobot, Grants: []Grant{{Role: RolePull, Pattern: "app/**"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := s.CreateToken(ctx, "ci", NewToken{Name: "t"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte("ci:"+secret))
+	basic, bearer, _ := robotCredentials(t, s)
 	wrong := "Basic " + base64.StdEncoding.EncodeToString([]byte("ci:not-the-secret"))
-	bearer := "Bearer " + tok.Secret
 
 	const n = 16
 	burst := func(authz string) []error {
@@ -133,16 +140,7 @@ func TestExpiredSecretRevalidatedCheaply(t *testing.T) {
 	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
 	set := func(d time.Duration) { mu.Lock(); clock = t0.Add(d); mu.Unlock() }
 	s, st, checks := newTestService(t, now)
-	secret, err := s.CreateIdentity(ctx, "admin", NewIdentity{Name: "ci", Kind: KindRobot, Grants: []Grant{{Role: RolePull, Pattern: "app/**"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := s.CreateToken(ctx, "ci", NewToken{Name: "t"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte("ci:"+secret))
-	bearer := "Bearer " + tok.Secret
+	basic, bearer, tok := robotCredentials(t, s)
 	call := func(authz string) error {
 		_, err := s.Authenticate(ctx, Request{Authorization: authz, Source: "192.0.2.1:1234"})
 		return err
