@@ -15,7 +15,7 @@ const (
 // event's hash.
 //
 // Asynchronous events (pulls, denials) that are identical but for their
-// time and request id, and are written in the same batch, are stored as
+// time and request id, and meet while waiting to be written, are stored as
 // one event: Count says how many there were, from Time (the first, whose
 // RequestID is kept) to LastTime (the last). Count is 1 and LastTime zero
 // for a single event; a caller recording an event leaves both zero.

@@ -150,10 +150,12 @@ type Log struct {
 	closed         bool
 
 	// pending holds the asynchronous events not yet taken by the writer,
-	// in the order they first came; an event equal to a pending one but
-	// for its time and request id only counts there (see coalesce), so a
-	// pull repeated many times a second costs a map update. At most
-	// QueueSize distinct events wait.
+	// in the order they first came. An event equal to a pending one but
+	// for its time and request id only adds to that one's count (keeping
+	// the earliest time and request id and the latest time), so a pull
+	// repeated many times a second costs a map update and one row: a row
+	// per pull would make the audit trail the most expensive part of a
+	// pull. At most QueueSize distinct events wait.
 	pmu     sync.Mutex
 	pending []Event
 	pindex  map[coalesceKey]int
@@ -569,7 +571,10 @@ func (l *Log) flush(ctx context.Context, batch *[]Event) error {
 	if len(*batch) == 0 && l.dropPending.Load() == 0 {
 		return nil
 	}
-	recs := coalesce(*batch)
+	recs := make([]store.AuditRecord, 0, len(*batch)+1)
+	for _, e := range *batch {
+		recs = append(recs, toRecord(e))
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	dropped := l.dropPending.Swap(0)
@@ -656,35 +661,6 @@ type coalesceKey struct {
 func keyOf(e *Event) coalesceKey {
 	return coalesceKey{e.Actor, e.ActorKind, e.ClientCert, e.Source, e.Action, e.Repo, e.Digest, e.Tag,
 		e.Target, e.Decision, e.Reason, e.Severity}
-}
-
-// coalesce turns a batch of asynchronous events into records, storing
-// events that differ only in time and request id as one record with a
-// count (the earliest event's time and request id, the latest one's time).
-// A registry under load serves the same manifest to the same caller many
-// times a second; one row for each would make the audit trail the most
-// expensive part of a pull. Order is kept: a record stands where its
-// first event stood.
-func coalesce(batch []Event) []store.AuditRecord {
-	recs := make([]store.AuditRecord, 0, len(batch)+1)
-	seen := make(map[coalesceKey]int, len(batch))
-	for _, e := range batch {
-		// Keyed on the event as given: equal events make equal records,
-		// and only the first of them is cleaned and converted.
-		k := keyOf(&e)
-		if i, ok := seen[k]; ok {
-			r := toRecord(Event{Time: e.Time, Count: e.Count, LastTime: e.LastTime})
-			recs[i].Count += r.Count
-			recs[i].LastTime = max(recs[i].LastTime, r.LastTime)
-			if r.Time < recs[i].Time { // the earliest event's time and request id
-				recs[i].Time, recs[i].RequestID = r.Time, clean(e.RequestID, maxField)
-			}
-			continue
-		}
-		seen[k] = len(recs)
-		recs = append(recs, toRecord(e))
-	}
-	return recs
 }
 
 func clean(s string, limit int) string {
