@@ -87,34 +87,48 @@ func ValidatePattern(p string) error {
 	return nil
 }
 
-// MatchPattern reports whether repository name repo matches glob p.
+// MatchPattern reports whether repository name repo matches glob p. It
+// runs on every request, so it walks both strings in place (no splitting).
 func MatchPattern(p, repo string) bool {
-	return matchSegments(strings.Split(p, "/"), strings.Split(repo, "/"))
+	if p == "**" {
+		return repo != ""
+	}
+	return matchSegments(p, repo, true)
 }
 
-func matchSegments(pat, name []string) bool {
-	for len(pat) > 0 {
-		if pat[0] == "**" {
-			rest := pat[1:]
-			if len(rest) == 0 {
-				return len(name) > 0
+// matchSegments matches the segments of pat against those of name; more
+// is false when name has no segment left (which differs from one empty
+// segment).
+func matchSegments(pat, name string, more bool) bool {
+	for {
+		seg, patRest, patMore := strings.Cut(pat, "/")
+		if seg == "**" {
+			if !patMore {
+				return more
 			}
-			for i := 0; i <= len(name); i++ {
-				if matchSegments(rest, name[i:]) {
+			// ** takes any number of name segments, none included.
+			for {
+				if matchSegments(patRest, name, more) {
 					return true
 				}
+				if !more {
+					return false
+				}
+				_, name, more = strings.Cut(name, "/")
 			}
+		}
+		if !more {
 			return false
 		}
-		if len(name) == 0 {
+		nameSeg, nameRest, nameMore := strings.Cut(name, "/")
+		if ok, _ := path.Match(seg, nameSeg); !ok {
 			return false
 		}
-		if ok, _ := path.Match(pat[0], name[0]); !ok {
-			return false
+		if !patMore {
+			return !nameMore
 		}
-		pat, name = pat[1:], name[1:]
+		pat, name, more = patRest, nameRest, nameMore
 	}
-	return len(name) == 0
 }
 
 // Areas with built-in rules that no grant overrides.
@@ -173,7 +187,12 @@ func (p *Principal) IsAdmin() bool {
 // Decision is the answer to "may p do action on repo?".
 type Decision struct {
 	Allowed bool
-	Reason  string
+	// Reason says why a request is refused, or why an allowed one is
+	// special (break-glass); allowed requests otherwise leave it empty,
+	// so the hot path builds no string.
+	Reason string
+	// Grant is the grant that allowed the request, if one did.
+	Grant *Grant
 	// BreakGlass marks an allowed action that only an admin's override
 	// permits (a direct write to golden/): audit it loudly.
 	BreakGlass bool
@@ -206,9 +225,9 @@ func (p *Principal) granted(action Action, repo string) Decision {
 	if p.Pipeline && (strings.HasPrefix(repo, QuarantinePrefix) || strings.HasPrefix(repo, GoldenPrefix)) {
 		return Decision{Allowed: true, Reason: "pipeline identity"}
 	}
-	for _, g := range p.Grants {
+	for i, g := range p.Grants {
 		if g.Role.level() >= action.level() && MatchPattern(g.Pattern, repo) {
-			d := Decision{Allowed: true, Reason: "granted " + g.String()}
+			d := Decision{Allowed: true, Grant: &p.Grants[i]}
 			if strings.HasPrefix(repo, GoldenPrefix) && action != ActionPull && !p.Pipeline {
 				d.BreakGlass = true
 				d.Reason = "admin break-glass: direct " + string(action) + " in golden/ bypasses the pipeline"

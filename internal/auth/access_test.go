@@ -25,11 +25,34 @@ func TestMatchPattern(t *testing.T) {
 		{"**/app", "app", true},
 		{"golden/**", "quarantine/golden/x", false},
 		{"app-*", "app-web", true},
+		{"a/**/b", "a/b", true},
+		{"a/**/b", "a/x/y/b", true},
+		{"a/**/b", "a/b/c", false},
+		{"a/**/b/**", "a/x/b/c", true},
+		{"a/**/b/**", "a/x/b", false},
+		{"**/app", "app/x", false},
+		{"team/*", "team", false},
+		{"team/app", "team/app/", false},
+		{"team/app", "team", false},
+		{"**/**", "a", true},
 	}
 	for _, tt := range tests {
 		if got := MatchPattern(tt.pattern, tt.repo); got != tt.want {
 			t.Errorf("MatchPattern(%q, %q) = %v, want %v", tt.pattern, tt.repo, got, tt.want)
 		}
+	}
+}
+
+// Decide runs on every registry request: an allowed one must not allocate.
+func TestDecideAllowedDoesNotAllocate(t *testing.T) {
+	p := &Principal{Name: "ci", Kind: KindRobot, Grants: []Grant{{Role: RolePush, Pattern: "other/**"}, {Role: RolePull, Pattern: "team/**/app"}}}
+	var d Decision
+	allocs := testing.AllocsPerRun(100, func() { d = p.Decide(ActionPull, "team/x/y/app") })
+	if !d.Allowed || d.Grant == nil || *d.Grant != p.Grants[1] {
+		t.Fatalf("Decide = %+v, want allowed by %v", d, p.Grants[1])
+	}
+	if allocs != 0 {
+		t.Errorf("an allowed Decide allocates %.0f times per call, want 0", allocs)
 	}
 }
 

@@ -1,8 +1,10 @@
 package auth
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -82,7 +84,7 @@ type Service struct {
 	mu         sync.RWMutex // lookups (every request) read-lock; fills and invalidation lock
 	principals map[string]cachedPrincipal
 	secrets    map[[32]byte]cachedSecret
-	tokens     map[string]cachedToken
+	tokens     map[string]*cachedToken
 	generation uint64 // bumped on every identity change: drops what was cached
 }
 
@@ -110,7 +112,13 @@ type cachedSecret struct {
 type cachedToken struct {
 	claims *claims
 	until  time.Time
+	// view is the principal last derived for this token (its subject's
+	// grants, limited to the token's scopes), reused while the subject's
+	// cached identity is the same: no copy per request.
+	view *atomic.Pointer[tokenView]
 }
+
+type tokenView struct{ base, p *Principal }
 
 // cacheCap bounds every cache; past it the cache is emptied (a burst of
 // distinct credentials costs database reads, never memory).
@@ -158,7 +166,7 @@ func New(ctx context.Context, st Store, opts Options) (*Service, error) {
 		checkSecret: CheckSecret,
 		principals:  map[string]cachedPrincipal{},
 		secrets:     map[[32]byte]cachedSecret{},
-		tokens:      map[string]cachedToken{},
+		tokens:      map[string]*cachedToken{},
 	}
 	s.anon = Anonymous()
 	for _, p := range opts.AnonymousPull {
@@ -331,6 +339,9 @@ func (s *Service) Authenticate(ctx context.Context, req Request) (*Principal, er
 		}
 		return s.registryToken(ctx, cred, req.ClientCert)
 	case strings.EqualFold(scheme, "Basic") && cred != "":
+		if p := s.cachedBasic(ctx, cred); p != nil {
+			return s.withCert(p, req.ClientCert), nil
+		}
 		name, secret, ok := decodeBasic(cred)
 		if !ok {
 			return nil, ErrBadCredentials
@@ -379,7 +390,7 @@ func (s *Service) certPrincipal(ctx context.Context, subject string) (*Principal
 // Login checks a name and secret (a user's password or a robot's secret),
 // rate-limited per account and per source address.
 func (s *Service) Login(ctx context.Context, name, secret, source string) (*Principal, error) {
-	key := sha256.Sum256([]byte(name + "\x00" + secret))
+	key := credentialKey(name, secret)
 	now := s.opts.Now()
 	s.mu.RLock()
 	c, ok := s.secrets[key]
@@ -413,6 +424,45 @@ func (s *Service) Login(ctx context.Context, name, secret, source string) (*Prin
 		return nil, err
 	}
 	return v.(*Principal), nil
+}
+
+// credentialKey is the cache key of a credential: SHA-256 of a and b
+// joined by a NUL byte, built on the stack for the usual lengths.
+func credentialKey(a, b string) [32]byte {
+	var buf [256]byte
+	k := append(append(append(buf[:0], a...), 0), b...)
+	return sha256.Sum256(k)
+}
+
+// cachedBasic is Basic authentication's fast path: a name and secret
+// accepted before and still cached, found without allocating (the header
+// is decoded on the stack). Anything else (nil) goes through Login.
+func (s *Service) cachedBasic(ctx context.Context, cred string) *Principal {
+	var src, dst [256]byte
+	if len(cred) > len(src) {
+		return nil
+	}
+	n, err := base64.StdEncoding.Decode(dst[:], src[:copy(src[:], cred)])
+	if err != nil {
+		return nil
+	}
+	i := bytes.IndexByte(dst[:n], ':')
+	if i <= 0 {
+		return nil
+	}
+	dst[i] = 0 // "name\x00secret": the key Login uses
+	key := sha256.Sum256(dst[:n])
+	s.mu.RLock()
+	c, ok := s.secrets[key]
+	s.mu.RUnlock()
+	if !ok || c.bad || !s.opts.Now().Before(c.until) {
+		return nil
+	}
+	p, err := s.principal(ctx, c.name)
+	if err != nil {
+		return nil // Login says why
+	}
+	return p
 }
 
 // checkLogin does Login's slow part: the check of a secret that is not in
@@ -477,7 +527,7 @@ func (s *Service) apiToken(ctx context.Context, tok string, req Request) (*Princ
 	if !ok {
 		return nil, ErrBadCredentials
 	}
-	key := sha256.Sum256([]byte("token\x00" + tok))
+	key := credentialKey("token", tok)
 	now := s.opts.Now()
 	s.mu.RLock()
 	c, cached := s.secrets[key]

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -186,4 +187,62 @@ func tokenID(t *testing.T, tok string) string {
 		t.Fatalf("not an API token: %q", tok)
 	}
 	return id
+}
+
+// TestCachedCredentialsDoNotAllocate: once a credential was accepted,
+// authenticating the next request with it (every registry request does) is
+// map lookups, with no allocation for Basic, registry and API tokens, and
+// still answers with the right identity and scopes.
+func TestCachedCredentialsDoNotAllocate(t *testing.T) {
+	ctx := context.Background()
+	s, _, _ := newTestService(t, time.Now)
+	basic, bearer, _ := robotCredentials(t, s)
+	p, err := s.Login(ctx, "ci", mustDecodeSecret(t, basic), "127.0.0.1:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := s.Issue(p, s.Grant(p, []Scope{{Type: "repository", Name: "app/x", Actions: []string{"pull", "push"}}}), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name, authorization string
+		limited             bool
+	}{
+		{"basic", basic, false},
+		{"registry token", "Bearer " + resp.Token, true},
+		{"api token", bearer, false},
+	} {
+		req := Request{Authorization: tt.authorization, Source: "127.0.0.1:1"}
+		if _, err := s.Authenticate(ctx, req); err != nil { // fills the caches
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		var got *Principal
+		allocs := testing.AllocsPerRun(200, func() { got, err = s.Authenticate(ctx, req) })
+		if err != nil || got.Name != "ci" {
+			t.Fatalf("%s: Authenticate = %v, %v; want ci", tt.name, got, err)
+		}
+		if (got.Limit != nil) != tt.limited {
+			t.Errorf("%s: limit %v, want limited=%v", tt.name, got.Limit, tt.limited)
+		}
+		if tt.limited && got.Decide(ActionPush, "app/x").Allowed {
+			t.Errorf("%s: the token was issued for pull only (ci may not push) but allows push", tt.name)
+		}
+		if !got.Decide(ActionPull, "app/x").Allowed {
+			t.Errorf("%s: pull on app/x refused", tt.name)
+		}
+		if allocs != 0 {
+			t.Errorf("%s: authenticating a cached credential allocates %.0f times, want 0", tt.name, allocs)
+		}
+	}
+}
+
+func mustDecodeSecret(t *testing.T, basic string) string {
+	t.Helper()
+	b, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(basic, "Basic "))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, secret, _ := strings.Cut(string(b), ":")
+	return secret
 }

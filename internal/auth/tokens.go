@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -167,13 +168,13 @@ func (s *Service) sign(kr *keyring, c claims) (string, error) {
 // verify checks a token's signature, audience and lifetime; verified tokens
 // are remembered until they expire, so the hot path pays the signature
 // check once per token.
-func (s *Service) verify(tok string) (*claims, error) {
+func (s *Service) verify(tok string) (*cachedToken, error) {
 	now := s.opts.Now()
 	s.mu.RLock()
 	c, ok := s.tokens[tok]
 	s.mu.RUnlock()
 	if ok && now.Before(c.until) {
-		return c.claims, nil
+		return c, nil
 	}
 	kr := s.keys.Load()
 	if kr == nil {
@@ -191,42 +192,49 @@ func (s *Service) verify(tok string) (*claims, error) {
 	if err != nil {
 		return nil, ErrBadCredentials
 	}
+	c = &cachedToken{claims: &cl, until: cl.ExpiresAt.Time, view: new(atomic.Pointer[tokenView])}
 	s.mu.Lock()
 	if len(s.tokens) >= cacheCap {
 		clear(s.tokens)
 	}
-	s.tokens[tok] = cachedToken{claims: &cl, until: cl.ExpiresAt.Time}
+	s.tokens[tok] = c
 	s.mu.Unlock()
-	return &cl, nil
+	return c, nil
 }
 
 // registryToken authenticates the holder of a registry token: the token's
 // scopes limit what the principal's current grants allow.
 func (s *Service) registryToken(ctx context.Context, tok, clientCert string) (*Principal, error) {
-	cl, err := s.verify(tok)
-	if err != nil || cl.Use != "" {
+	ct, err := s.verify(tok)
+	if err != nil || ct.claims.Use != "" {
 		return nil, ErrBadCredentials
 	}
-	p := s.anon
-	if cl.Subject != "" {
-		if p, err = s.principal(ctx, cl.Subject); err != nil {
+	base := s.anon
+	if ct.claims.Subject != "" {
+		if base, err = s.principal(ctx, ct.claims.Subject); err != nil {
 			return nil, err
 		}
 	}
-	c := *p
-	c.Limit = tokenAccess(cl.Access)
+	if v := ct.view.Load(); v != nil && v.base == base && clientCert == "" {
+		return v.p, nil
+	}
+	c := *base
+	c.Limit = tokenAccess(ct.claims.Access)
 	c.ClientCert = clientCert
+	if clientCert == "" {
+		ct.view.Store(&tokenView{base: base, p: &c})
+	}
 	return &c, nil
 }
 
 // Refresh exchanges a refresh token for the principal it was issued to,
 // if that identity is still active.
 func (s *Service) Refresh(ctx context.Context, tok string) (*Principal, error) {
-	cl, err := s.verify(tok)
-	if err != nil || cl.Use != "refresh" || cl.Subject == "" {
+	ct, err := s.verify(tok)
+	if err != nil || ct.claims.Use != "refresh" || ct.claims.Subject == "" {
 		return nil, ErrBadCredentials
 	}
-	return s.principal(ctx, cl.Subject)
+	return s.principal(ctx, ct.claims.Subject)
 }
 
 // tokenAccess is the Limit of a registry token: the scopes it was issued for.
