@@ -1,0 +1,144 @@
+package extract_test
+
+import (
+	"archive/tar"
+	"context"
+	"strings"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/cssc-project/cssc/internal/extract"
+	"github.com/cssc-project/cssc/internal/imagefs"
+	"github.com/cssc-project/cssc/internal/imagefs/imagetest"
+	"github.com/cssc-project/cssc/internal/inventory"
+)
+
+type e = imagetest.Entry
+
+func build(t *testing.T, layers ...[]e) *imagefs.Image {
+	t.Helper()
+	var ls []v1.Layer
+	for _, l := range layers {
+		ls = append(ls, imagetest.Layer(t, l...))
+	}
+	im, err := imagefs.FromV1("test/debian:12", imagetest.Image(t, ls...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return im
+}
+
+func byName(inv inventory.Inventory) map[string]inventory.Package {
+	m := map[string]inventory.Package{}
+	for _, p := range inv.Packages {
+		m[p.Name] = p
+	}
+	return m
+}
+
+func TestDebianImage(t *testing.T) {
+	goBin := imagetest.GoBinary(t, "../..")
+	img := build(t,
+		append(imagetest.DebianBase(), e{Name: "usr/bin/ignored", Body: "not a package file"}),
+		[]e{
+			{Name: "usr/local/lib/python3.11/site-packages/urllib3-1.26.5.dist-info/METADATA", Body: imagetest.Urllib3Metadata},
+			{Name: "usr/local/bin/app", Body: goBin, Mode: 0o755},
+		},
+	)
+	inv, err := extract.Image(context.Background(), img, extract.Options{TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inv.OS == nil || inv.OS.ID != "debian" || inv.OS.VersionID != "12" || inv.OS.Codename != "bookworm" {
+		t.Fatalf("OS = %+v, want debian 12 bookworm", inv.OS)
+	}
+	if inv.Subject.Platform != "linux/amd64" || !strings.HasPrefix(inv.Subject.Digest, "sha256:") || len(inv.Layers) != 2 {
+		t.Errorf("subject %+v, %d layers", inv.Subject, len(inv.Layers))
+	}
+	base, top := inv.Layers[0].Digest, inv.Layers[1].Digest
+	pkgs := byName(inv)
+	for _, want := range []inventory.Package{
+		{Name: "libssl3", Version: "3.0.11-1~deb12u2", Ecosystem: "Debian:12", SourceName: "openssl", Locations: []string{"/var/lib/dpkg/status"}, Layer: base},
+		{Name: "bash", Version: "5.2.15-2+b2", Ecosystem: "Debian:12", Locations: []string{"/var/lib/dpkg/status"}, Layer: base},
+		{Name: "libuuid1", Version: "2.38.1-5+b1", Ecosystem: "Debian:12", SourceName: "util-linux", SourceVersion: "2.38.1-5", Locations: []string{"/var/lib/dpkg/status"}, Layer: base},
+		{Name: "urllib3", Version: "1.26.5", Ecosystem: "PyPI", Locations: []string{"/usr/local/lib/python3.11/site-packages/urllib3-1.26.5.dist-info/METADATA"}, Layer: top},
+		{Name: "github.com/google/uuid", Version: "1.6.0", Ecosystem: "Go", Locations: []string{"/usr/local/bin/app"}, Layer: top},
+		{Name: "stdlib", Version: imagetest.GoVersion(), Ecosystem: "Go", Locations: []string{"/usr/local/bin/app"}, Layer: top},
+	} {
+		got, ok := pkgs[want.Name]
+		if !ok {
+			t.Errorf("%s not found (have %v)", want.Name, names(inv))
+			continue
+		}
+		if got.Version != want.Version || got.Ecosystem != want.Ecosystem || got.SourceName != want.SourceName ||
+			got.SourceVersion != want.SourceVersion || strings.Join(got.Locations, ",") != strings.Join(want.Locations, ",") || got.Layer != want.Layer {
+			t.Errorf("%s = %+v\nwant %+v", want.Name, got, want)
+		}
+		if got.PURL == "" {
+			t.Errorf("%s has no PURL", want.Name)
+		}
+	}
+	for name, purl := range map[string]string{
+		"libssl3":  "pkg:deb/debian/libssl3@3.0.11-1~deb12u2?arch=amd64&distro=bookworm&source=openssl",
+		"libuuid1": "pkg:deb/debian/libuuid1@2.38.1-5%2Bb1?arch=amd64&distro=bookworm&source=util-linux&sourceversion=2.38.1-5",
+		"urllib3":  "pkg:pypi/urllib3@1.26.5",
+		"stdlib":   "pkg:golang/stdlib@" + imagetest.GoVersion(),
+	} {
+		if got := pkgs[name].PURL; got != purl {
+			t.Errorf("%s PURL = %q, want %q", name, got, purl)
+		}
+	}
+	if _, ok := pkgs["removed-pkg"]; ok {
+		t.Error("a deinstalled package (config files only) is listed")
+	}
+	if p := pkgs["libssl3"]; p.MatchName() != "openssl" {
+		t.Errorf("libssl3 matches as %q, want its source openssl", p.MatchName())
+	}
+}
+
+func TestAlpineImage(t *testing.T) {
+	img := build(t, []e{
+		{Name: "usr/lib/os-release", Body: "NAME=\"Alpine Linux\"\nID=alpine\nVERSION_ID=3.20.3\nPRETTY_NAME=\"Alpine Linux v3.20\"\n"},
+		{Name: "etc/os-release", Type: tar.TypeSymlink, Linkname: "../usr/lib/os-release"},
+		{Name: "lib/apk/db/installed", Body: "P:musl\nV:1.2.5-r0\nA:x86_64\no:musl\nL:MIT\n\nP:libcrypto3\nV:3.3.2-r0\nA:x86_64\no:openssl\nL:Apache-2.0\n\n"},
+	})
+	inv, err := extract.Image(context.Background(), img, extract.Options{TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inv.OS == nil || inv.OS.ID != "alpine" || inv.OS.VersionID != "3.20.3" {
+		t.Fatalf("OS = %+v", inv.OS)
+	}
+	pkgs := byName(inv)
+	c, ok := pkgs["libcrypto3"]
+	if !ok || c.Version != "3.3.2-r0" || c.SourceName != "openssl" || c.Ecosystem != "Alpine:v3.20" || strings.Join(c.Licenses, ",") != "Apache-2.0" {
+		t.Errorf("libcrypto3 = %+v", c)
+	}
+	if m, ok := pkgs["musl"]; !ok || m.SourceName != "" || m.Ecosystem != "Alpine:v3.20" {
+		t.Errorf("musl = %+v (its origin is itself: no separate source)", m)
+	}
+}
+
+// A package database deleted in an upper layer is not in the inventory.
+func TestWhiteouts(t *testing.T) {
+	img := build(t,
+		[]e{{Name: "etc/os-release", Body: imagetest.DebianOSRelease}, {Name: "var/lib/dpkg/status", Body: imagetest.DpkgStatus}},
+		[]e{{Name: "var/lib/dpkg/.wh.status"}},
+	)
+	inv, err := extract.Image(context.Background(), img, extract.Options{TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(inv.Packages) != 0 {
+		t.Errorf("packages of a deleted database: %v", names(inv))
+	}
+}
+
+func names(inv inventory.Inventory) []string {
+	var out []string
+	for _, p := range inv.Packages {
+		out = append(out, p.Name+"@"+p.Version)
+	}
+	return out
+}

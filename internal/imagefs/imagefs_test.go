@@ -1,0 +1,263 @@
+package imagefs_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/cssc-project/cssc/internal/imagefs"
+	"github.com/cssc-project/cssc/internal/imagefs/imagetest"
+)
+
+type e = imagetest.Entry
+
+// extractAll builds an image of the given layers (bottom first) and
+// extracts every regular file of its final filesystem.
+func extractAll(t *testing.T, layers ...[]e) (*imagefs.Tree, error) {
+	t.Helper()
+	var ls []v1.Layer
+	for _, l := range layers {
+		ls = append(ls, imagetest.Layer(t, l...))
+	}
+	im, err := imagefs.FromV1("test", imagetest.Image(t, ls...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return imagefs.Extract(context.Background(), im, imagefs.Limits{}, t.TempDir(), func(imagefs.Entry) bool { return true })
+}
+
+func content(t *testing.T, tree *imagefs.Tree, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(tree.Root, filepath.FromSlash(strings.TrimPrefix(p, "/"))))
+	if err != nil {
+		t.Fatalf("read %s: %v", p, err)
+	}
+	return string(b)
+}
+
+func TestLayersApplyInOrder(t *testing.T) {
+	tree, err := extractAll(t,
+		[]e{
+			{Name: "etc/", Type: tar.TypeDir},
+			{Name: "etc/a", Body: "a0"},
+			{Name: "etc/gone", Body: "deleted above"},
+			{Name: "opt/old/x", Body: "hidden by an opaque dir"},
+			{Name: "opt/old/y", Body: "hidden by an opaque dir"},
+			{Name: "srv/dir/f", Body: "under a dir that becomes a file"},
+			{Name: "./usr/lib/os-release", Body: "ID=debian\n"},
+			{Name: "/abs/path", Body: "absolute names are root-relative"},
+		},
+		[]e{
+			{Name: "etc/a", Body: "a1"},
+			{Name: "etc/.wh.gone"},
+			{Name: "opt/old/.wh..wh..opq"},
+			{Name: "opt/old/z", Body: "new"},
+			{Name: "srv/dir", Body: "now a file"},
+			{Name: "etc/os-release", Type: tar.TypeSymlink, Linkname: "../usr/lib/os-release"},
+			{Name: "bin/hard", Type: tar.TypeLink, Linkname: "etc/a"},
+		},
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"/abs/path", "/bin/hard", "/etc/a", "/opt/old/z", "/srv/dir", "/usr/lib/os-release"}
+	if got := tree.Files(); !slices.Equal(got, want) {
+		t.Fatalf("files = %v, want %v", got, want)
+	}
+	if c := content(t, tree, "/etc/a"); c != "a1" {
+		t.Errorf("/etc/a = %q, want the upper layer's a1", c)
+	}
+	if c := content(t, tree, "/bin/hard"); c != "a1" {
+		t.Errorf("/bin/hard (hard link to etc/a) = %q, want a1", c)
+	}
+	lower, upper := tree.Layers[0].Digest, tree.Layers[1].Digest
+	for p, layer := range map[string]string{"/etc/a": upper, "/usr/lib/os-release": lower, "/opt/old/z": upper, "/bin/hard": upper} {
+		if n, _ := tree.Lookup(p); n.LayerDigest != layer {
+			t.Errorf("%s attributed to %s, want %s", p, n.LayerDigest, layer)
+		}
+	}
+	if r, err := tree.Resolve("/etc/os-release"); err != nil || r != "/usr/lib/os-release" {
+		t.Errorf("Resolve(/etc/os-release) = %q, %v", r, err)
+	}
+}
+
+func TestHostileEntriesAreRefused(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		entry e
+	}{
+		{"dot-dot in the name", e{Name: "../../etc/passwd", Body: "x"}},
+		{"dot-dot after a dir", e{Name: "usr/../../x", Body: "x"}},
+		{"absolute dot-dot", e{Name: "/../x", Body: "x"}},
+		{"hard link out of the root", e{Name: "x", Type: tar.TypeLink, Linkname: "../../../etc/shadow"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := extractAll(t, []e{tt.entry})
+			if !errors.Is(err, imagefs.ErrUnsafe) {
+				t.Fatalf("err = %v, want ErrUnsafe", err)
+			}
+		})
+	}
+}
+
+// A symlink pointing out of the image resolves inside it (as in a
+// container): the host's file is never read.
+func TestSymlinkCannotReachTheHost(t *testing.T) {
+	hostDir := t.TempDir()
+	secret := filepath.Join(hostDir, "os-release")
+	if err := os.WriteFile(secret, []byte("ID=host-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tree, err := extractAll(t, []e{
+		{Name: "etc/os-release", Type: tar.TypeSymlink, Linkname: "../../../../../../../.." + secret},
+		{Name: "evil", Type: tar.TypeSymlink, Linkname: "/"},
+		{Name: "evil/etc/passwd", Body: "written through a symlink"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := tree.Resolve("/etc/os-release")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r != secret { // the same path, but inside the image
+		t.Errorf("resolved to %q, want %q inside the image", r, secret)
+	}
+	if _, ok := tree.Lookup(r); ok {
+		t.Errorf("%s found in the image: the host file leaked in", r)
+	}
+	// Nothing under Root is a symlink.
+	err = filepath.WalkDir(tree.Root, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type()&os.ModeSymlink != 0 {
+			t.Errorf("%s is a symlink", p)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// zeros is a layer of one file of n zero bytes, gzip-compressed.
+func zeros(t *testing.T, n int) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	if err := tw.WriteHeader(&tar.Header{Name: "zeros", Mode: 0o644, Size: int64(n), Typeflag: tar.TypeReg}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tw.Write(make([]byte, n)); err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return imagetest.Gzip(t, buf.Bytes())
+}
+
+type countingReader struct {
+	r io.Reader
+	n int
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += n
+	return n, err
+}
+
+type discard struct{ files int }
+
+func (discard) StartLayer(imagefs.LayerInfo) error { return nil }
+func (d *discard) Entry(_ imagefs.Entry, r io.Reader) error {
+	d.files++
+	_, err := io.Copy(io.Discard, r)
+	return err
+}
+
+// A decompression bomb stops as soon as it crosses a limit: the rest of
+// the blob is never read.
+func TestBombsStopEarly(t *testing.T) {
+	bomb := zeros(t, 256<<20) // 256 MiB of zeros: ~250 KiB compressed
+	for _, tt := range []struct {
+		name string
+		lim  imagefs.Limits
+	}{
+		{"ratio", imagefs.Limits{MaxRatio: 100, RatioFloor: 1 << 20}},
+		{"total size", imagefs.Limits{MaxBytes: 4 << 20}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cr := &countingReader{r: bytes.NewReader(bomb)}
+			err := imagefs.WalkLayer(context.Background(), imagefs.LayerInfo{}, cr, tt.lim, &discard{})
+			if !errors.Is(err, imagefs.ErrLimit) {
+				t.Fatalf("err = %v, want ErrLimit", err)
+			}
+			if cr.n > len(bomb)/4 {
+				t.Errorf("read %d of %d compressed bytes before stopping", cr.n, len(bomb))
+			}
+		})
+	}
+	// A small layer that compresses as well is fine: the ratio is checked
+	// only past RatioFloor (64 MiB by default).
+	if err := imagefs.WalkLayer(context.Background(), imagefs.LayerInfo{}, bytes.NewReader(zeros(t, 8<<20)), imagefs.Limits{}, &discard{}); err != nil {
+		t.Errorf("default limits: %v", err)
+	}
+}
+
+func TestFileCountLimit(t *testing.T) {
+	var entries []e
+	for i := range 50 {
+		entries = append(entries, e{Name: "f" + strings.Repeat("x", i), Body: "x"})
+	}
+	layer := imagetest.Tar(t, entries...)
+	err := imagefs.WalkLayer(context.Background(), imagefs.LayerInfo{}, bytes.NewReader(layer), imagefs.Limits{MaxFiles: 10}, &discard{})
+	if !errors.Is(err, imagefs.ErrLimit) {
+		t.Fatalf("err = %v, want ErrLimit", err)
+	}
+}
+
+func TestDigestIsVerified(t *testing.T) {
+	layer := imagetest.Gzip(t, imagetest.Tar(t, e{Name: "a", Body: "a"}))
+	sum := sha256.Sum256(layer)
+	good := "sha256:" + hex.EncodeToString(sum[:])
+	if err := imagefs.WalkLayer(context.Background(), imagefs.LayerInfo{Digest: good}, bytes.NewReader(layer), imagefs.Limits{}, &discard{}); err != nil {
+		t.Fatalf("right digest: %v", err)
+	}
+	bad := "sha256:" + strings.Repeat("0", 64)
+	err := imagefs.WalkLayer(context.Background(), imagefs.LayerInfo{Digest: bad}, bytes.NewReader(layer), imagefs.Limits{}, &discard{})
+	if !errors.Is(err, imagefs.ErrUnsafe) || !strings.Contains(err.Error(), good) {
+		t.Fatalf("wrong digest: err = %v, want ErrUnsafe naming %s", err, good)
+	}
+	// A truncated blob is an error too, never a shorter layer.
+	err = imagefs.WalkLayer(context.Background(), imagefs.LayerInfo{Digest: good}, bytes.NewReader(layer[:len(layer)-10]), imagefs.Limits{}, &discard{})
+	if err == nil {
+		t.Fatal("truncated layer accepted")
+	}
+}
+
+func TestResolveLink(t *testing.T) {
+	for _, tt := range []struct{ link, target, want string }{
+		{"/etc/os-release", "../usr/lib/os-release", "/usr/lib/os-release"},
+		{"/etc/os-release", "/usr/lib/os-release", "/usr/lib/os-release"},
+		{"/a/b/c", "../../../../../x", "/x"},
+		{"/a", ".", "/"},
+	} {
+		if got := imagefs.ResolveLink(tt.link, tt.target); got != tt.want {
+			t.Errorf("ResolveLink(%q, %q) = %q, want %q", tt.link, tt.target, got, tt.want)
+		}
+	}
+}
