@@ -98,6 +98,7 @@ func NewRoot(stdout, stderr io.Writer) *cobra.Command {
 		newLoginCmd(g),
 		newLogoutCmd(g),
 		newAuditCmd(g),
+		newSBOMCmd(g),
 	)
 	return root
 }
