@@ -99,6 +99,8 @@ func NewRoot(stdout, stderr io.Writer) *cobra.Command {
 		newLogoutCmd(g),
 		newAuditCmd(g),
 		newSBOMCmd(g),
+		newScanCmd(g),
+		newDBCmd(g),
 	)
 	return root
 }

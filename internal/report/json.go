@@ -127,6 +127,34 @@ type jsonUnknown struct {
 }
 
 func writeJSON(w io.Writer, in Input) error {
+	return encodeJSON(w, toJSONReport(in))
+}
+
+// jsonIndex is the JSON report of a multi-platform image: one report per
+// platform.
+type jsonIndex struct {
+	SchemaVersion string       `json:"schema_version"`
+	Name          string       `json:"name"`
+	Index         string       `json:"index"`
+	Platforms     []jsonReport `json:"platforms"`
+}
+
+func writeJSONIndex(w io.Writer, ins []Input) error {
+	out := jsonIndex{SchemaVersion: SchemaVersion, Name: ins[0].Subject.Name, Index: ins[0].Subject.Index}
+	for _, in := range ins {
+		out.Platforms = append(out.Platforms, toJSONReport(in))
+	}
+	return encodeJSON(w, out)
+}
+
+func encodeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+func toJSONReport(in Input) jsonReport {
 	r := in.Report
 	counts := r.Counts()
 	out := jsonReport{
@@ -172,10 +200,7 @@ func writeJSON(w io.Writer, in Input) error {
 				StatusNotes: s.StatusNotes, Document: s.Document, Statement: s.Statement},
 		})
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	return enc.Encode(out)
+	return out
 }
 
 func toJSONFinding(f *match.Finding) jsonFinding {

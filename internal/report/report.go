@@ -77,24 +77,51 @@ type EndOfLife struct {
 
 // Write renders in as format ("table", "json" or "sarif") to w.
 func Write(w io.Writer, format string, in Input) error {
-	if in.Report == nil {
+	return WriteAll(w, format, []Input{in})
+}
+
+// WriteAll writes the reports of several platforms of one image as one
+// document: the table shows them one after the other; JSON is, for more
+// than one, an object with a "platforms" list of reports (one report
+// alone is written as Write writes it); SARIF has one run per platform.
+func WriteAll(w io.Writer, format string, ins []Input) error {
+	if len(ins) == 0 {
 		return fmt.Errorf("write %s report: no scan result", format)
 	}
-	if in.Tool.Name == "" {
-		in.Tool.Name = "cssc"
+	for i := range ins {
+		in := &ins[i]
+		if in.Report == nil {
+			return fmt.Errorf("write %s report: no scan result", format)
+		}
+		if in.Tool.Name == "" {
+			in.Tool.Name = "cssc"
+		}
+		if in.GeneratedAt.IsZero() {
+			in.GeneratedAt = time.Now()
+		}
+		in.GeneratedAt = in.GeneratedAt.UTC()
 	}
-	if in.GeneratedAt.IsZero() {
-		in.GeneratedAt = time.Now()
-	}
-	in.GeneratedAt = in.GeneratedAt.UTC()
 	var err error
 	switch format {
 	case FormatTable:
-		err = writeTable(w, in)
+		for i, in := range ins {
+			if i > 0 {
+				if _, err = fmt.Fprintln(w); err != nil {
+					break
+				}
+			}
+			if err = writeTable(w, in); err != nil {
+				break
+			}
+		}
 	case FormatJSON:
-		err = writeJSON(w, in)
+		if len(ins) == 1 {
+			err = writeJSON(w, ins[0])
+		} else {
+			err = writeJSONIndex(w, ins)
+		}
 	case FormatSARIF:
-		err = writeSARIF(w, in)
+		err = writeSARIF(w, ins...)
 	default:
 		return fmt.Errorf("report format %q: want table, json or sarif", format)
 	}

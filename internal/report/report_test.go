@@ -430,3 +430,54 @@ func TestWriteErrors(t *testing.T) {
 		t.Errorf("wrote %q on error", buf.String())
 	}
 }
+
+// The platforms of a multi-platform image go in one document: a JSON
+// object with a report per platform, one SARIF run per platform, tables
+// one after the other.
+func TestWriteAllPlatforms(t *testing.T) {
+	amd, arm := testInput(), testInput()
+	amd.Subject.Platform, arm.Subject.Platform = "linux/amd64", "linux/arm64"
+	amd.Subject.Index, arm.Subject.Index = "sha256:idx", "sha256:idx"
+	ins := []report.Input{amd, arm}
+
+	var buf bytes.Buffer
+	if err := report.WriteAll(&buf, report.FormatJSON, ins); err != nil {
+		t.Fatal(err)
+	}
+	var idx struct {
+		SchemaVersion string `json:"schema_version"`
+		Index         string `json:"index"`
+		Platforms     []struct {
+			Subject struct{ Platform string } `json:"subject"`
+		} `json:"platforms"`
+	}
+	if err := json.Unmarshal(buf.Bytes(), &idx); err != nil {
+		t.Fatal(err)
+	}
+	if idx.SchemaVersion != report.SchemaVersion || idx.Index != "sha256:idx" || len(idx.Platforms) != 2 ||
+		idx.Platforms[0].Subject.Platform != "linux/amd64" || idx.Platforms[1].Subject.Platform != "linux/arm64" {
+		t.Errorf("JSON index report: %+v", idx)
+	}
+
+	buf.Reset()
+	if err := report.WriteAll(&buf, report.FormatSARIF, ins); err != nil {
+		t.Fatal(err)
+	}
+	var log struct {
+		Runs []json.RawMessage `json:"runs"`
+	}
+	if err := json.Unmarshal(buf.Bytes(), &log); err != nil || len(log.Runs) != 2 {
+		t.Errorf("SARIF: %d runs (%v), want 2", len(log.Runs), err)
+	}
+
+	buf.Reset()
+	if err := report.WriteAll(&buf, report.FormatTable, ins); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), "linux/amd64") || !strings.Contains(buf.String(), "linux/arm64") {
+		t.Errorf("table lacks a platform:\n%s", buf.String())
+	}
+	if err := report.WriteAll(&buf, report.FormatJSON, nil); err == nil {
+		t.Error("no inputs: no error")
+	}
+}

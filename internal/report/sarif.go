@@ -43,11 +43,22 @@ const NoDataRule = "CSSC-NO-DATA"
 // NoDataRule rule, severity UNKNOWN, so a verifier sees them. Findings
 // suppressed by VEX are left out: Ratify does not read SARIF suppressions
 // and would count them.
-func writeSARIF(w io.Writer, in Input) error {
+func writeSARIF(w io.Writer, ins ...Input) error {
 	rep, err := sarif.New(sarif.Version210)
 	if err != nil {
 		return err
 	}
+	for _, in := range ins {
+		rep.AddRun(sarifRun(in))
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(rep)
+}
+
+// sarifRun is the SARIF run of one image (one platform).
+func sarifRun(in Input) *sarif.Run {
 	driver := &sarif.ToolComponent{Name: in.Tool.Name, Rules: []*sarif.ReportingDescriptor{}}
 	if in.Tool.Version != "" {
 		driver.Version = &in.Tool.Version
@@ -77,12 +88,7 @@ func writeSARIF(w io.Writer, in Input) error {
 		}
 	}
 	run.Properties = runProperties(in)
-	rep.AddRun(run)
-
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	return enc.Encode(rep)
+	return run
 }
 
 // vulnerabilityRule describes the vulnerability of f; the first finding
