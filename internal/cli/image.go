@@ -19,6 +19,8 @@ import (
 // imageFlags are how the image-reading commands (sbom, scan) reach and
 // read an image.
 type imageFlags struct {
+	// attached: read the SBOM attached to the image instead of its layers.
+	attached bool
 	platform string
 	insecure bool
 	tempDir  string
@@ -26,6 +28,7 @@ type imageFlags struct {
 }
 
 func (f *imageFlags) register(fs *pflag.FlagSet) {
+	fs.BoolVar(&f.attached, "attached-sbom", false, "take the packages from the SBOM attached to the image (an OCI referrer: SPDX, CycloneDX or Harbor's) instead of reading its layers")
 	fs.StringVar(&f.platform, "platform", "", "platform of a multi-platform image to read, e.g. linux/arm64 (default: every platform)")
 	fs.BoolVar(&f.insecure, "insecure", false, "allow plain HTTP and unverified TLS to the registry (localhost and 127.0.0.1 use HTTP anyway)")
 	fs.StringVar(&f.tempDir, "temp-dir", "", "directory for the files extracted while reading (default: the system's)")
@@ -52,8 +55,13 @@ func (f *imageFlags) inventories(ctx context.Context, g *globals, ref string) ([
 	}
 	var out []inventory.Inventory
 	for _, img := range imgs {
-		g.log.Debug("reading image", "image", ref, "platform", img.Platform, "digest", img.Digest)
-		inv, err := extract.Image(ctx, img, extract.Options{Limits: f.limits, TempDir: f.tempDir, Log: g.log})
+		g.log.Debug("reading image", "image", ref, "platform", img.Platform, "digest", img.Digest, "attached-sbom", f.attached)
+		var inv inventory.Inventory
+		if f.attached {
+			inv, err = extract.Attached(ctx, img)
+		} else {
+			inv, err = extract.Image(ctx, img, extract.Options{Limits: f.limits, TempDir: f.tempDir, Log: g.log})
+		}
 		if err != nil {
 			return nil, err
 		}

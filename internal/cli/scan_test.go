@@ -1,9 +1,12 @@
 package cli
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -12,7 +15,13 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2"
+	"oras.land/oras-go/v2/content"
+	orasremote "oras.land/oras-go/v2/registry/remote"
 
 	"github.com/cssc-project/cssc/internal/imagefs/imagetest"
 	"github.com/cssc-project/cssc/internal/server/servertest"
@@ -271,5 +280,127 @@ func TestScanMissingDataIsAnError(t *testing.T) {
 	// No database at all is an error too, never a clean scan.
 	if code, _, stderr := run(t, "scan", "oci:"+dir, "--db-dir", filepath.Join(t.TempDir(), "none")); code != 2 || !strings.Contains(stderr, "cssc db") {
 		t.Errorf("no database: exit %d, %q", code, stderr)
+	}
+}
+
+// attach pushes doc as an artifact of type mediaType referring to the
+// manifest ref (repository:tag) names.
+func attach(t *testing.T, host, repoName, tag, mediaType string, doc []byte) {
+	t.Helper()
+	ctx := context.Background()
+	repo, err := orasremote.NewRepository(host + "/" + repoName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo.PlainHTTP = true
+	subject, err := repo.Resolve(ctx, tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc := content.NewDescriptorFromBytes(mediaType, doc)
+	if err := repo.Push(ctx, desc, bytes.NewReader(doc)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := oras.PackManifest(ctx, repo, oras.PackManifestVersion1_1, mediaType, oras.PackManifestOptions{
+		Subject: &subject, Layers: []ocispec.Descriptor{desc},
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A scan can start from the SBOM attached to an image (a referrer), with
+// the same result as reading the layers; an image without one is an error.
+func TestScanAttachedSBOM(t *testing.T) {
+	db := importRecords(t)
+	ts := servertest.Start(t, servertest.Config(filepath.Join(t.TempDir(), "data")))
+	ref := ts.Host + "/team/app:1"
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(r, scanImage(t)); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := run(t, "scan", ref, "--db-dir", db, "--attached-sbom"); code != 2 || !strings.Contains(stderr, "no SBOM is attached") {
+		t.Fatalf("no SBOM attached: exit %d, %q", code, stderr)
+	}
+	code, doc, stderr := run(t, "sbom", ref, "--format", "cyclonedx-json")
+	if code != 0 {
+		t.Fatal(stderr)
+	}
+	attach(t, ts.Host, "team/app", "1", "application/vnd.cyclonedx+json", []byte(doc))
+	code, stdout, stderr := run(t, "scan", ref, "--db-dir", db, "--attached-sbom", "--format", "json")
+	if code != 1 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var s jsonScan
+	if err := json.Unmarshal([]byte(stdout), &s); err != nil {
+		t.Fatal(err)
+	}
+	if got := findingLines(t, s); !slices.Equal(got, wantFindings) {
+		t.Errorf("findings:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(wantFindings, "\n  "))
+	}
+}
+
+// A multi-platform index is scanned platform by platform (or the one
+// --platform names); sbom takes this machine's platform.
+func TestScanIndex(t *testing.T) {
+	db := importRecords(t)
+	ts := servertest.Start(t, servertest.Config(filepath.Join(t.TempDir(), "data")))
+	amd := scanImage(t)
+	arm := imagetest.Image(t, imagetest.Layer(t, imagetest.DebianBase()...))
+	cf, err := arm.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf = cf.DeepCopy()
+	cf.Architecture = "arm64"
+	if arm, err = mutate.ConfigFile(arm, cf); err != nil {
+		t.Fatal(err)
+	}
+	idx := mutate.AppendManifests(mutate.IndexMediaType(empty.Index, types.OCIImageIndex),
+		mutate.IndexAddendum{Add: amd, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}},
+		mutate.IndexAddendum{Add: arm, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "arm64"}}},
+	)
+	ref := ts.Host + "/team/multi:1"
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.WriteIndex(r, idx); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := run(t, "scan", ref, "--db-dir", db, "--format", "json")
+	if code != 1 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var all struct {
+		Index     string     `json:"index"`
+		Platforms []jsonScan `json:"platforms"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &all); err != nil {
+		t.Fatal(err)
+	}
+	if len(all.Platforms) != 2 || !strings.HasPrefix(all.Index, "sha256:") {
+		t.Fatalf("index report: index %q, %d platforms", all.Index, len(all.Platforms))
+	}
+	if got := findingLines(t, all.Platforms[0]); !slices.Equal(got, wantFindings) {
+		t.Errorf("amd64 findings %v", got)
+	}
+	wantArm := []string{wantFindings[2], wantFindings[3]} // the Debian base alone
+	if got := findingLines(t, all.Platforms[1]); !slices.Equal(got, wantArm) {
+		t.Errorf("arm64 findings %v, want %v", got, wantArm)
+	}
+	code, stdout, stderr = run(t, "scan", ref, "--db-dir", db, "--format", "json", "--platform", "linux/arm64")
+	var one jsonScan
+	if code != 1 || json.Unmarshal([]byte(stdout), &one) != nil || !slices.Equal(findingLines(t, one), wantArm) {
+		t.Errorf("--platform linux/arm64: exit %d %s %v", code, stderr, findingLines(t, one))
+	}
+	if code, _, stderr := run(t, "scan", ref, "--db-dir", db, "--platform", "linux/s390x"); code != 2 || !strings.Contains(stderr, "linux/amd64, linux/arm64") {
+		t.Errorf("absent platform: exit %d, %q", code, stderr)
+	}
+	// Only the amd64 image has urllib3.
+	if code, stdout, stderr := run(t, "sbom", ref, "--format", "table"); code != 0 || strings.Contains(stdout, "urllib3") != (runtime.GOARCH == "amd64") {
+		t.Errorf("sbom of an index (this machine's platform, linux/%s): exit %d %s\n%s", runtime.GOARCH, code, stderr, stdout)
 	}
 }

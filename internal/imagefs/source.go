@@ -33,6 +33,10 @@ type Image struct {
 	// save archive); they are read and verified by diff ID, and compressing
 	// them only to name them is avoided.
 	uncompressedLayers bool
+	// repo and remote are set for images read from a registry: where
+	// artifacts attached to them (referrers) are looked up.
+	repo   name.Repository
+	remote []remote.Option
 }
 
 // OpenOptions say how to reach an image.
@@ -90,13 +94,23 @@ func openRemote(ctx context.Context, ref string, opts OpenOptions) ([]*Image, er
 		if err != nil {
 			return nil, fmt.Errorf("read index %s: %w", ref, err)
 		}
-		return fromIndex(ref, idx, desc.Digest.String(), opts)
+		imgs, err := fromIndex(ref, idx, desc.Digest.String(), opts)
+		return fromRegistry(imgs, r.Context(), ropts), err
 	}
 	img, err := desc.Image()
 	if err != nil {
 		return nil, fmt.Errorf("read image %s: %w", ref, err)
 	}
-	return single(ref, img, desc.Digest.String(), opts, false)
+	imgs, err := single(ref, img, desc.Digest.String(), opts, false)
+	return fromRegistry(imgs, r.Context(), ropts), err
+}
+
+// fromRegistry records where the images came from, for Attached.
+func fromRegistry(imgs []*Image, repo name.Repository, ropts []remote.Option) []*Image {
+	for _, img := range imgs {
+		img.repo, img.remote = repo, ropts
+	}
+	return imgs
 }
 
 func openLayout(ref string, opts OpenOptions) ([]*Image, error) {
