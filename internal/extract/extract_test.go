@@ -2,6 +2,8 @@ package extract_test
 
 import (
 	"archive/tar"
+	"archive/zip"
+	"bytes"
 	"context"
 	"strings"
 	"testing"
@@ -141,4 +143,68 @@ func names(inv inventory.Inventory) []string {
 		out = append(out, p.Name+"@"+p.Version)
 	}
 	return out
+}
+
+// jar returns a jar holding pom.properties for group:artifact:version, and
+// the given nested jars under lib/.
+func jar(t *testing.T, group, artifact, version string, nested map[string][]byte) string {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	add := func(name string, b []byte) {
+		w, err := zw.Create(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add("META-INF/MANIFEST.MF", []byte("Manifest-Version: 1.0\r\n\r\n"))
+	add("META-INF/maven/"+group+"/"+artifact+"/pom.properties",
+		[]byte("groupId="+group+"\nartifactId="+artifact+"\nversion="+version+"\n"))
+	for n, b := range nested {
+		add("lib/"+n, b)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.String()
+}
+
+// The language ecosystems beyond Go and Python: Java (nested jars
+// included), Node, Ruby and PHP.
+func TestLanguageEcosystems(t *testing.T) {
+	inner := jar(t, "org.apache.logging.log4j", "log4j-core", "2.14.1", nil)
+	app := jar(t, "com.example", "app", "1.0.0", map[string][]byte{"log4j-core-2.14.1.jar": []byte(inner)})
+	img := build(t, []e{
+		{Name: "opt/app/app.jar", Body: app},
+		{Name: "app/node_modules/lodash/package.json", Body: `{"name":"lodash","version":"4.17.20","license":"MIT"}`},
+		{Name: "usr/local/bundle/specifications/rack-2.2.3.gemspec", Body: "Gem::Specification.new do |s|\n  s.name = \"rack\"\n  s.version = \"2.2.3\"\nend\n"},
+		{Name: "srv/www/composer.lock", Body: `{"packages":[{"name":"guzzlehttp/guzzle","version":"7.4.0"}],"packages-dev":[]}`},
+	})
+	inv, err := extract.Image(context.Background(), img, extract.Options{TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, p := range inv.Packages {
+		got[p.Name] = p.Version + " " + p.Ecosystem + " " + p.Locations[0]
+	}
+	for n, want := range map[string]string{
+		"org.apache.logging.log4j:log4j-core": "2.14.1 Maven /opt/app/app.jar", // found inside the nested jar; located by its outer file
+		"com.example:app":                     "1.0.0 Maven /opt/app/app.jar",
+		"lodash":                              "4.17.20 npm /app/node_modules/lodash/package.json",
+		"rack":                                "2.2.3 RubyGems /usr/local/bundle/specifications/rack-2.2.3.gemspec",
+		"guzzlehttp/guzzle":                   "7.4.0 Packagist /srv/www/composer.lock",
+	} {
+		if got[n] != want {
+			t.Errorf("%s = %q, want %q", n, got[n], want)
+		}
+	}
+	for _, p := range inv.Packages {
+		if p.Layer != inv.Layers[0].Digest {
+			t.Errorf("%s: layer %q", p.Name, p.Layer)
+		}
+	}
 }
