@@ -185,12 +185,17 @@ func run(ctx context.Context, bin, dataDir string) error {
 	}
 	step("%s", strings.TrimSpace(string(out)))
 
-	// 5. Turn authentication on, and see it at work.
+	// 5. Image analysis: SBOM and vulnerability scan.
+	if err := analysis(ctx, bin, addr, filepath.Dir(dataDir)); err != nil {
+		return err
+	}
+
+	// 6. Turn authentication on, and see it at work.
 	stop()
 	if err := secured(ctx, bin, dataDir, addr, ref); err != nil {
 		return err
 	}
-	step("demo finished: registry, index, referrers, gc, access control and the audit trail all work")
+	step("demo finished: registry, index, referrers, gc, SBOM and vulnerability scan, access control and the audit trail all work")
 	return nil
 }
 
