@@ -37,6 +37,8 @@ unit:
 fuzz:
 	$(GO) test ./internal/registry -run '^$$' -fuzz '^FuzzParseManifest$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/registry -run '^$$' -fuzz '^FuzzUploadChunks$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/imagefs -run '^$$' -fuzz '^FuzzWalkLayer$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/sbom -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
 
 conformance:
 	$(GO) test -count=1 -v -run TestDistributionSpecConformance ./test/conformance
