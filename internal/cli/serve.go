@@ -1,17 +1,22 @@
 package cli
 
 import (
+	"fmt"
 	"os/signal"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/cssc-project/cssc/internal/gctune"
 	"github.com/cssc-project/cssc/internal/server"
 )
 
 func newServeCmd(g *globals) *cobra.Command {
-	var cfg server.Config
+	var (
+		cfg          server.Config
+		heapFloorMiB int
+	)
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the registry and API server",
@@ -35,6 +40,10 @@ users, robots, tokens, keys, gc, audit), /healthz, /readyz, /metrics.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
+			if heapFloorMiB < 0 {
+				return fmt.Errorf("--gc-heap-floor %d: want 0 or more MiB", heapFloorMiB)
+			}
+			defer gctune.Start(uint64(heapFloorMiB) << 20)()
 			srv, err := server.New(ctx, cfg, g.log)
 			if err != nil {
 				return err
@@ -46,6 +55,7 @@ users, robots, tokens, keys, gc, audit), /healthz, /readyz, /metrics.`,
 	dataDirFlag(f, &cfg.DataDir)
 	f.StringVar(&cfg.Addr, "addr", "127.0.0.1:5000", "address to listen on")
 	f.Int64Var(&cfg.MaxManifestBytes, "max-manifest-bytes", 4<<20, "largest manifest accepted")
+	f.IntVar(&heapFloorMiB, "gc-heap-floor", 64, "MiB the Go heap may grow to before the garbage collector runs, while little memory is live (0: the runtime's default; GOGC in the environment overrides)")
 	f.DurationVar(&cfg.GCInterval, "gc-interval", 0, "run garbage collection this often (0: only when asked)")
 	f.DurationVar(&cfg.GCGrace, "gc-grace", time.Hour, "garbage collection keeps blobs younger than this")
 	f.DurationVar(&cfg.UploadMaxAge, "upload-max-age", 24*time.Hour, "garbage collection removes uploads idle longer than this")
