@@ -208,3 +208,34 @@ func TestLanguageEcosystems(t *testing.T) {
 		}
 	}
 }
+
+// Distroless images have no dpkg status file but one file per package in
+// /var/lib/dpkg/status.d/.
+func TestDistrolessStatusD(t *testing.T) {
+	img := build(t, []e{
+		{Name: "etc/os-release", Body: imagetest.DebianOSRelease},
+		{Name: "var/lib/dpkg/status.d/libssl3", Body: "Package: libssl3\nStatus: install ok installed\nArchitecture: amd64\nSource: openssl\nVersion: 3.0.11-1~deb12u2\n"},
+		{Name: "var/lib/dpkg/status.d/libssl3.md5sums", Body: "d41d8cd98f00b204e9800998ecf8427e  usr/lib/x86_64-linux-gnu/libssl.so.3\n"},
+		{Name: "var/lib/dpkg/status.d/tzdata", Body: "Package: tzdata\nArchitecture: all\nVersion: 2024a-0+deb12u1\n"},
+	})
+	inv, err := extract.Image(context.Background(), img, extract.Options{TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, p := range inv.Packages {
+		got[p.Name] = p.Version + " " + p.Ecosystem + " " + p.SourceName + " " + p.Locations[0]
+	}
+	want := map[string]string{
+		"libssl3": "3.0.11-1~deb12u2 Debian:12 openssl /var/lib/dpkg/status.d/libssl3",
+		"tzdata":  "2024a-0+deb12u1 Debian:12  /var/lib/dpkg/status.d/tzdata",
+	}
+	if len(got) != len(want) {
+		t.Errorf("packages %v, want %v", got, want)
+	}
+	for n, w := range want {
+		if got[n] != w {
+			t.Errorf("%s = %q, want %q", n, got[n], w)
+		}
+	}
+}
