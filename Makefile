@@ -6,7 +6,7 @@ FUZZTIME ?= 30s
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/cssc-project/cssc/internal/version.Version=$(VERSION)
 
-.PHONY: all build demo test lint unit conformance fuzz bench bench-auth clients tools clean
+.PHONY: all build demo test lint unit conformance fuzz bench bench-auth bench-scan clients tools clean
 
 all: build
 
@@ -50,6 +50,11 @@ bench: build
 ## bench-auth: manifest GET rate with authentication and audit on versus off.
 bench-auth: build
 	bench/auth/run.sh
+
+## bench-scan: SBOM and scan of a Debian image beside osv-scanner and syft; rescan rate of stored SBOMs.
+## The first run makes the image with debootstrap (root, network to deb.debian.org); cached in .bench-cache/.
+bench-scan: build
+	bench/scan/run.sh
 
 ## clients: the real crane, oras, cosign (and skopeo, ctr if installed) CLIs against cssc.
 clients: build

@@ -23,9 +23,11 @@ STATICCHECK_VERSION=v0.8.2                             # honnef.co/go/tools (= s
 CRANE_VERSION=v0.22.1                                  # github.com/google/go-containerregistry (cmd/crane)
 ORAS_VERSION=v1.3.6                                    # oras.land/oras (cmd/oras)
 COSIGN_VERSION=v2.6.5                                  # github.com/sigstore/cosign/v2 (cmd/cosign)
+OSV_SCANNER_VERSION=v2.5.0                             # github.com/google/osv-scanner/v2 (cmd/osv-scanner)
+SYFT_VERSION=v1.20.0                                   # github.com/anchore/syft (cmd/syft)
 # ----------------------------------------------------------------------------------------------
 
-TOOLS=(conformance registry staticcheck crane oras cosign)
+TOOLS=(conformance registry staticcheck crane oras cosign osv-scanner syft)
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 TOOLS_DIR="$ROOT/.tools"
@@ -58,6 +60,11 @@ tool_spec() {
 		VERSION=$ORAS_VERSION MODULE=oras.land/oras PKG=./cmd/oras ;;
 	cosign)
 		VERSION=$COSIGN_VERSION MODULE=github.com/sigstore/cosign/v2 PKG=./cmd/cosign ;;
+	osv-scanner)
+		VERSION=$OSV_SCANNER_VERSION MODULE=github.com/google/osv-scanner/v2 PKG=./cmd/osv-scanner ;;
+	syft)
+		VERSION=$SYFT_VERSION MODULE=github.com/anchore/syft PKG=./cmd/syft
+		LDFLAGS="-X main.version=${SYFT_VERSION#v}" ;;
 	*)
 		echo "tools: unknown tool '$1' (known: ${TOOLS[*]})" >&2
 		exit 2 ;;
