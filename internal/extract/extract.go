@@ -91,19 +91,7 @@ func Image(ctx context.Context, img *imagefs.Image, opts Options) (inventory.Inv
 	}
 	defer func() { _ = os.RemoveAll(dir) }()
 
-	want := func(e imagefs.Entry) bool {
-		if e.Path == "/etc/os-release" || e.Path == "/usr/lib/os-release" {
-			return true
-		}
-		api := entryAPI{e}
-		for _, ex := range exs {
-			if ex.FileRequired(api) {
-				return true
-			}
-		}
-		return false
-	}
-	tree, err := imagefs.Extract(ctx, img, opts.Limits, dir, want)
+	tree, err := imagefs.Extract(ctx, img, opts.Limits, dir, selector(exs))
 	if err != nil {
 		return inventory.Inventory{}, fmt.Errorf("read %s: %w", img.Name, err)
 	}
@@ -153,7 +141,41 @@ func Image(ctx context.Context, img *imagefs.Image, opts Options) (inventory.Inv
 		}
 	}
 	inv.Packages = merge(inv.Packages)
+	debianLicenses(tree, inv.Packages)
+	pythonLicenses(tree, inv.Packages)
 	return inv, nil
+}
+
+// selector decides which files of the image to extract: those an
+// extractor asks for (binaries only when they start like one: the Go and
+// Rust extractors ask for any *.so, *.bin, … by name, and model weights
+// or archives named so would be copied for nothing), os-release, and
+// Debian copyright files (the packages' licences).
+func selector(exs []filesystem.Extractor) imagefs.Want {
+	return func(e imagefs.Entry, head func() []byte) bool {
+		if e.Path == "/etc/os-release" || e.Path == "/usr/lib/os-release" {
+			return true
+		}
+		if isDebianCopyright(e.Path) {
+			return e.Size <= maxCopyrightBytes
+		}
+		api := entryAPI{e}
+		for _, ex := range exs {
+			if !ex.FileRequired(api) {
+				continue
+			}
+			if needsExecutable(ex.Name()) && !isExecutable(head()) {
+				continue
+			}
+			return true
+		}
+		return false
+	}
+}
+
+// needsExecutable reports the extractors that read executables only.
+func needsExecutable(name string) bool {
+	return name == gobinary.Name || name == cargoauditable.Name
 }
 
 func runExtractor(ctx context.Context, ex filesystem.Extractor, root scalibrfs.FS, rootDir, rel string, info fs.FileInfo) ([]*scalibrextractor.Package, error) {

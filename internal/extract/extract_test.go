@@ -42,7 +42,12 @@ func byName(inv inventory.Inventory) map[string]inventory.Package {
 func TestDebianImage(t *testing.T) {
 	goBin := imagetest.GoBinary(t, "../..")
 	img := build(t,
-		append(imagetest.DebianBase(), e{Name: "usr/bin/ignored", Body: "not a package file"}),
+		append(imagetest.DebianBase(),
+			e{Name: "usr/bin/ignored", Body: "not a package file"},
+			e{Name: "usr/share/doc/libssl3/copyright", Body: "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\nFiles: *\nLicense: Apache-2.0\n"},
+			e{Name: "usr/share/doc/bash/copyright", Body: "On Debian systems, see /usr/share/common-licenses/GPL-3.\n"},
+			e{Name: "usr/share/doc/util-linux/copyright", Body: "Files: *\nLicense: GPL-2+\n\nFiles: libuuid/*\nLicense: BSD-3-clause\n"},
+			e{Name: "usr/share/doc/libuuid1", Type: tar.TypeSymlink, Linkname: "util-linux"}),
 		[]e{
 			{Name: "usr/local/lib/python3.11/site-packages/urllib3-1.26.5.dist-info/METADATA", Body: imagetest.Urllib3Metadata},
 			{Name: "usr/local/bin/app", Body: goBin, Mode: 0o755},
@@ -89,6 +94,16 @@ func TestDebianImage(t *testing.T) {
 	} {
 		if got := pkgs[name].PURL; got != purl {
 			t.Errorf("%s PURL = %q, want %q", name, got, purl)
+		}
+	}
+	for name, want := range map[string]string{
+		"libssl3":  "Apache-2.0",                    // machine-readable copyright
+		"bash":     "GPL-3.0-only",                  // free text naming a common licence
+		"libuuid1": "GPL-2.0-or-later,BSD-3-Clause", // its doc directory links to util-linux's
+		"urllib3":  "MIT",                           // from the Python metadata
+	} {
+		if got := strings.Join(pkgs[name].Licenses, ","); got != want {
+			t.Errorf("%s licences %q, want %q", name, got, want)
 		}
 	}
 	if _, ok := pkgs["removed-pkg"]; ok {

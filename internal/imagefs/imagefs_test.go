@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -34,7 +35,7 @@ func extractAll(t *testing.T, layers ...[]e) (*imagefs.Tree, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return imagefs.Extract(context.Background(), im, imagefs.Limits{}, t.TempDir(), func(imagefs.Entry) bool { return true })
+	return imagefs.Extract(context.Background(), im, imagefs.Limits{}, t.TempDir(), func(imagefs.Entry, func() []byte) bool { return true })
 }
 
 func content(t *testing.T, tree *imagefs.Tree, p string) string {
@@ -259,5 +260,38 @@ func TestResolveLink(t *testing.T) {
 		if got := imagefs.ResolveLink(tt.link, tt.target); got != tt.want {
 			t.Errorf("ResolveLink(%q, %q) = %q, want %q", tt.link, tt.target, got, tt.want)
 		}
+	}
+}
+
+// A decision by content: want sees the file's first bytes, and the file
+// extracted is whole (the bytes looked at are not lost).
+func TestWantByContent(t *testing.T) {
+	elf := "\x7fELF" + strings.Repeat("x", 2000)
+	im, err := imagefs.FromV1("test", imagetest.Image(t, imagetest.Layer(t,
+		e{Name: "bin/tool", Body: elf},
+		e{Name: "models/weights.bin", Body: strings.Repeat("w", 3000)},
+		e{Name: "empty", Body: ""},
+	)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var heads []string
+	tree, err := imagefs.Extract(context.Background(), im, imagefs.Limits{}, t.TempDir(), func(en imagefs.Entry, head func() []byte) bool {
+		h := head()
+		heads = append(heads, fmt.Sprintf("%s:%d", en.Path, len(h)))
+		return bytes.HasPrefix(h, []byte("\x7fELF"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := tree.Files(); !slices.Equal(got, []string{"/bin/tool"}) {
+		t.Fatalf("files %v, want only the ELF one", got)
+	}
+	if c := content(t, tree, "/bin/tool"); c != elf {
+		t.Errorf("extracted %d bytes, want the whole %d", len(c), len(elf))
+	}
+	want := []string{"/bin/tool:512", "/models/weights.bin:512", "/empty:0"}
+	if !slices.Equal(heads, want) {
+		t.Errorf("heads %v, want %v", heads, want)
 	}
 }

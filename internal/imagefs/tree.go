@@ -1,6 +1,7 @@
 package imagefs
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -43,10 +44,18 @@ type Tree struct {
 	below map[string]int
 }
 
+// Want decides whether a regular file is extracted. head returns the
+// file's first bytes (up to HeadSize; fewer for a shorter file), read
+// only when called, so a decision by path costs no read.
+type Want func(e Entry, head func() []byte) bool
+
+// HeadSize is how many leading bytes Want's head returns at most.
+const HeadSize = 512
+
 // Extract reads every layer of img and extracts to dir (which must exist
 // and be empty) the files of the final filesystem for which want is true,
 // applying whiteouts, opaque directories and overwrites of later layers.
-func Extract(ctx context.Context, img *Image, lim Limits, dir string, want func(Entry) bool) (*Tree, error) {
+func Extract(ctx context.Context, img *Image, lim Limits, dir string, want Want) (*Tree, error) {
 	b := &treeBuilder{want: want, staging: filepath.Join(dir, ".staging"),
 		t: &Tree{Root: filepath.Join(dir, "root"), nodes: map[string]*Node{}, below: map[string]int{}}}
 	if err := os.MkdirAll(b.staging, 0o700); err != nil {
@@ -63,7 +72,7 @@ func Extract(ctx context.Context, img *Image, lim Limits, dir string, want func(
 
 type treeBuilder struct {
 	t       *Tree
-	want    func(Entry) bool
+	want    Want
 	staging string
 	n       int
 }
@@ -98,8 +107,19 @@ func (b *treeBuilder) Entry(e Entry, r io.Reader) error {
 		b.t.add(&Node{Path: e.Path, Kind: File, Size: src.Size, Layer: e.Layer, LayerDigest: e.LayerDigest, Extracted: true, staged: staged})
 	case File:
 		b.remove(e.Path, e.Layer+1, true)
-		if !b.want(e) {
+		var br *bufio.Reader
+		head := func() []byte {
+			if br == nil {
+				br = bufio.NewReaderSize(r, HeadSize)
+			}
+			h, _ := br.Peek(HeadSize) // a short file gives fewer bytes; a read error returns again below
+			return h
+		}
+		if !b.want(e, head) {
 			return nil
+		}
+		if br != nil {
+			r = br // the peeked bytes are still to be read
 		}
 		staged, err := b.stage(e.Path, r, "", e.Mode)
 		if err != nil {
