@@ -295,3 +295,86 @@ func TestWantByContent(t *testing.T) {
 		t.Errorf("heads %v, want %v", heads, want)
 	}
 }
+
+// dockerArchive writes a docker save archive of one image with the given
+// layer tars (stored gzip-compressed or plain) and returns its path; the
+// layer files are named as docker names them and deduplicated by links.
+func dockerArchive(t *testing.T, compressed bool, layers ...[]byte) string {
+	t.Helper()
+	var diffIDs, files []string
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	write := func(name string, b []byte) {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(b)), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, l := range layers {
+		sum := sha256.Sum256(l)
+		diffIDs = append(diffIDs, `"sha256:`+hex.EncodeToString(sum[:])+`"`)
+		stored := l
+		if compressed {
+			stored = imagetest.Gzip(t, l)
+		}
+		name := fmt.Sprintf("layer%d/layer.tar", i)
+		files = append(files, `"`+name+`"`)
+		write(name, stored)
+	}
+	config := []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[` + strings.Join(diffIDs, ",") + `]}}`)
+	sum := sha256.Sum256(config)
+	configName := hex.EncodeToString(sum[:]) + ".json"
+	write(configName, config)
+	write("manifest.json", []byte(`[{"Config":"`+configName+`","RepoTags":["test:1"],"Layers":[`+strings.Join(files, ",")+`]}]`))
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "image.tar")
+	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// A docker save archive is read from its layer files, compressed or not,
+// each verified against the config's diff ID.
+func TestDockerArchive(t *testing.T) {
+	base := imagetest.Tar(t, e{Name: "etc/os-release", Body: "ID=debian\n"})
+	top := imagetest.Tar(t, e{Name: "app/x", Body: "x"})
+	for _, compressed := range []bool{false, true} {
+		imgs, err := imagefs.Open(context.Background(), "docker-archive:"+dockerArchive(t, compressed, base, top), imagefs.OpenOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tree, err := imagefs.Extract(context.Background(), imgs[0], imagefs.Limits{}, t.TempDir(), func(imagefs.Entry, func() []byte) bool { return true })
+		if err != nil {
+			t.Fatalf("compressed=%v: %v", compressed, err)
+		}
+		if got := tree.Files(); !slices.Equal(got, []string{"/app/x", "/etc/os-release"}) {
+			t.Errorf("compressed=%v: files %v", compressed, got)
+		}
+		if sum := sha256.Sum256(top); tree.Layers[1].Digest != "sha256:"+hex.EncodeToString(sum[:]) {
+			t.Errorf("compressed=%v: layer named %s, want its diff ID", compressed, tree.Layers[1].Digest)
+		}
+	}
+	// A layer whose content is not what the config says is refused.
+	evil := dockerArchive(t, false, base, top)
+	b, err := os.ReadFile(evil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = bytes.Replace(b, []byte("ID=debian"), []byte("ID=evilos"), 1)
+	if err := os.WriteFile(evil, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	imgs, err := imagefs.Open(context.Background(), "docker-archive:"+evil, imagefs.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = imagefs.Extract(context.Background(), imgs[0], imagefs.Limits{}, t.TempDir(), func(imagefs.Entry, func() []byte) bool { return true })
+	if !errors.Is(err, imagefs.ErrUnsafe) {
+		t.Fatalf("tampered layer: err = %v, want ErrUnsafe", err)
+	}
+}

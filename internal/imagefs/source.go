@@ -1,9 +1,13 @@
 package imagefs
 
 import (
+	"archive/tar"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -33,6 +37,11 @@ type Image struct {
 	// save archive); they are read and verified by diff ID, and compressing
 	// them only to name them is avoided.
 	uncompressedLayers bool
+	// archive and archiveLayers are a docker save archive's path and its
+	// layer files (manifest.json order): read straight from the archive,
+	// so that naming a compressed layer does not cost a pass over it.
+	archive       string
+	archiveLayers []string
 	// repo and remote are set for images read from a registry: where
 	// artifacts attached to them (referrers) are looked up.
 	repo   name.Repository
@@ -169,13 +178,73 @@ func openArchive(ref string, opts OpenOptions) ([]*Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read docker archive %s: %w", file, err)
 	}
+	m, err := tarball.LoadManifest(func() (io.ReadCloser, error) { return os.Open(file) })
+	if err != nil {
+		return nil, fmt.Errorf("read docker archive %s: %w", file, err)
+	}
+	if len(m) != 1 {
+		return nil, fmt.Errorf("docker archive %s holds %d images; cssc reads archives of one", file, len(m))
+	}
 	// The manifest of a docker save archive is not a registry manifest:
 	// the image is named by its config digest, as docker names it.
 	cfg, err := img.ConfigName()
 	if err != nil {
 		return nil, fmt.Errorf("read docker archive %s: %w", file, err)
 	}
-	return single(ref, img, cfg.String(), opts, true)
+	imgs, err := single(ref, img, cfg.String(), opts, true)
+	if err != nil {
+		return nil, err
+	}
+	imgs[0].archive, imgs[0].archiveLayers = file, m[0].Layers
+	return imgs, nil
+}
+
+// openInArchive opens the file name inside the tar archive at path,
+// following symbolic and hard links inside the archive (docker save
+// writes repeated layers as links).
+func openInArchive(archive, name string) (io.ReadCloser, error) {
+	seen := map[string]bool{}
+	for {
+		name = path.Clean(name)
+		if seen[name] {
+			return nil, fmt.Errorf("%s: link cycle at %s", archive, name)
+		}
+		seen[name] = true
+		f, err := os.Open(archive)
+		if err != nil {
+			return nil, err
+		}
+		tr := tar.NewReader(f) // an *os.File: file data is skipped by seeking
+		var hdr *tar.Header
+		for {
+			if hdr, err = tr.Next(); err != nil {
+				break
+			}
+			if path.Clean(hdr.Name) == name {
+				break
+			}
+		}
+		if err != nil {
+			_ = f.Close()
+			if errors.Is(err, io.EOF) {
+				return nil, fmt.Errorf("%s has no %s", archive, name)
+			}
+			return nil, fmt.Errorf("read %s: %w", archive, err)
+		}
+		switch hdr.Typeflag {
+		case tar.TypeSymlink:
+			_ = f.Close()
+			name = path.Join(path.Dir(name), hdr.Linkname)
+		case tar.TypeLink:
+			_ = f.Close()
+			name = hdr.Linkname
+		default:
+			return struct {
+				io.Reader
+				io.Closer
+			}{tr, f}, nil
+		}
+	}
 }
 
 func single(ref string, img v1.Image, digest string, opts OpenOptions, uncompressed bool) ([]*Image, error) {

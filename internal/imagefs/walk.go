@@ -125,13 +125,23 @@ type Visitor interface {
 
 // Layers lists img's layers, bottom first.
 func Layers(img *Image) ([]LayerInfo, error) {
-	ls, err := img.Layers()
-	if err != nil {
-		return nil, fmt.Errorf("list layers of %s: %w", img.Name, err)
-	}
 	cf, err := img.ConfigFile()
 	if err != nil {
 		return nil, fmt.Errorf("read config of %s: %w", img.Name, err)
+	}
+	if img.archive != "" {
+		if len(cf.RootFS.DiffIDs) != len(img.archiveLayers) {
+			return nil, fmt.Errorf("%s: config lists %d layers, manifest.json %d", img.Name, len(cf.RootFS.DiffIDs), len(img.archiveLayers))
+		}
+		out := make([]LayerInfo, len(img.archiveLayers))
+		for i, d := range cf.RootFS.DiffIDs {
+			out[i] = LayerInfo{Index: i, Digest: d.String(), DiffID: d.String()}
+		}
+		return out, nil
+	}
+	ls, err := img.Layers()
+	if err != nil {
+		return nil, fmt.Errorf("list layers of %s: %w", img.Name, err)
 	}
 	if len(cf.RootFS.DiffIDs) != len(ls) {
 		return nil, fmt.Errorf("%s: config lists %d layers, manifest %d", img.Name, len(cf.RootFS.DiffIDs), len(ls))
@@ -164,28 +174,35 @@ func Walk(ctx context.Context, img *Image, lim Limits, v Visitor) error {
 	if err != nil {
 		return err
 	}
-	ls, err := img.Layers()
-	if err != nil {
-		return fmt.Errorf("list layers of %s: %w", img.Name, err)
-	}
 	w := &walker{lim: lim, v: v}
-	for i, l := range ls {
+	open := func(i int) (io.ReadCloser, error) {
+		if img.archive != "" {
+			return openInArchive(img.archive, img.archiveLayers[i])
+		}
+		ls, err := img.Layers()
+		if err != nil {
+			return nil, err
+		}
+		if img.uncompressedLayers {
+			return ls[i].Uncompressed()
+		}
+		return ls[i].Compressed()
+	}
+	for i := range infos {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		if err := v.StartLayer(infos[i]); err != nil {
 			return err
 		}
-		var rc io.ReadCloser
 		want := infos[i].Digest
-		if img.uncompressedLayers {
-			rc, err = l.Uncompressed()
-		} else {
-			rc, err = l.Compressed()
-		}
+		rc, err := open(i)
 		if err != nil {
 			return fmt.Errorf("open layer %s: %w", want, err)
 		}
+		// A docker save archive's layer files may be compressed or not;
+		// either way the config's diff ID names the uncompressed tar.
+		w.verifyPlain = img.archive != "" || img.uncompressedLayers
 		err = w.layer(ctx, infos[i], rc, want)
 		_ = rc.Close()
 		if err != nil {
@@ -206,10 +223,13 @@ func WalkLayer(ctx context.Context, info LayerInfo, r io.Reader, lim Limits, v V
 }
 
 type walker struct {
-	lim   Limits
-	v     Visitor
-	bytes int64 // uncompressed bytes so far, all layers
-	files int64
+	lim Limits
+	v   Visitor
+	// verifyPlain checks the digest against the uncompressed tar (a diff
+	// ID) instead of the blob as stored.
+	verifyPlain bool
+	bytes       int64 // uncompressed bytes so far, all layers
+	files       int64
 }
 
 func (w *walker) layer(ctx context.Context, info LayerInfo, blob io.Reader, digest string) error {
@@ -219,7 +239,9 @@ func (w *walker) layer(ctx context.Context, info LayerInfo, blob io.Reader, dige
 			return fmt.Errorf("unsupported digest algorithm in %q", digest)
 		}
 		h = sha256.New()
-		blob = io.TeeReader(blob, h)
+		if !w.verifyPlain {
+			blob = io.TeeReader(blob, h)
+		}
 	}
 	compressed := &counter{r: blob}
 	br := bufio.NewReaderSize(compressed, 32<<10)
@@ -245,6 +267,9 @@ func (w *walker) layer(ctx context.Context, info LayerInfo, blob io.Reader, dige
 		plain = zr
 	default:
 		isCompressed = false
+	}
+	if h != nil && w.verifyPlain {
+		plain = io.TeeReader(plain, h)
 	}
 	lr := &limitedReader{r: plain, w: w, compressed: compressed, checkRatio: isCompressed}
 	tr := tar.NewReader(lr)
