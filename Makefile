@@ -6,7 +6,7 @@ FUZZTIME ?= 30s
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/cssc-project/cssc/internal/version.Version=$(VERSION)
 
-.PHONY: all build demo test lint unit conformance fuzz bench bench-auth bench-scan clients tools clean
+.PHONY: all build demo test deps lint unit conformance fuzz bench bench-auth bench-scan clients tools clean
 
 all: build
 
@@ -18,7 +18,12 @@ demo: build
 	$(GO) run ./cmd/cssc-demo --cssc bin/cssc
 
 ## test: everything CI runs. Builds the pinned tools it needs (once, into .tools/).
-test: tools lint unit fuzz
+test: deps tools lint unit fuzz
+
+## deps: Debian packages the tests use (installed when missing; needs root and the package registry).
+deps:
+	@command -v rpmbuild >/dev/null || { echo "make: installing rpm (the RPM inventory test builds a real rpm database)"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q rpm; }
 
 tools:
 	scripts/tools.sh conformance staticcheck

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	cpb "github.com/google/osv-scalibr/binary/proto/config_go_proto"
@@ -212,6 +213,15 @@ func convert(sp *scalibrextractor.Package, p string, tree *imagefs.Tree) invento
 		pkg.SourceName = m.OriginName
 	case *rpmmeta.Metadata:
 		pkg.SourceName = sourceRPMName(m.SourceRPM)
+		if m.Epoch > 0 {
+			// RPM advisories compare epoch:version-release.
+			pkg.Version = strconv.Itoa(m.Epoch) + ":" + pkg.Version
+		}
+		if major, _, _ := strings.Cut(m.OSVersionID, "."); major != "" &&
+			(pkg.Ecosystem == "Rocky Linux" || pkg.Ecosystem == "AlmaLinux") {
+			// OSV publishes these per major release: "Rocky Linux:9".
+			pkg.Ecosystem += ":" + major
+		}
 	}
 	if pkg.SourceName == pkg.Name {
 		pkg.SourceName = ""

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -70,7 +69,8 @@ type Coverage struct {
 	// Imported is true when the family was imported at all.
 	Imported bool
 	// Release is true when records exist for exactly Ecosystem ("Debian:12");
-	// for an ecosystem without a release ("Go") it is Imported.
+	// for an ecosystem without a release ("Go") likewise: records under
+	// exactly that name.
 	Release bool
 	// Records is the number of records for exactly Ecosystem.
 	Records    int
@@ -324,11 +324,11 @@ func (d *DB) Coverage(ecosystem string) Coverage {
 	}
 	c.Imported, c.ImportedAt, c.Newest = true, f.ImportedAt, f.Newest
 	c.Records = d.ecosystems[ecosystem]
-	if strings.Contains(ecosystem, ":") {
-		c.Release = c.Records > 0
-	} else {
-		c.Release = true
-	}
+	// Records must exist under exactly this name: a family imported under
+	// release-qualified names ("Red Hat:enterprise_linux:9::baseos",
+	// "Rocky Linux:9") says nothing about a package whose ecosystem lacks
+	// the release, and such a package must not pass as clean.
+	c.Release = c.Records > 0
 	return c
 }
 

@@ -297,6 +297,10 @@ func TestCoverageAndStatus(t *testing.T) {
 			"the Debian vulnerability data has no records for Debian:13"},
 		{"Go", Coverage{Ecosystem: "Go", Family: "Go", Imported: true, Release: true, Records: 1, ImportedAt: fixedNow,
 			Newest: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}, true, ""},
+		// Debian's records are all release-qualified: a package whose
+		// ecosystem lacks the release cannot be judged (not "clean").
+		{"Debian", Coverage{Ecosystem: "Debian", Family: "Debian", Imported: true, ImportedAt: fixedNow, Newest: debianNewest}, false,
+			"the Debian vulnerability data has no records for Debian"},
 		{"Ubuntu:22.04:LTS", Coverage{Ecosystem: "Ubuntu:22.04:LTS", Family: "Ubuntu"}, false,
 			`no Ubuntu vulnerability data in the database (cssc db update --ecosystems "Ubuntu")`},
 		{"npm", Coverage{Ecosystem: "npm", Family: "npm"}, false,
