@@ -390,7 +390,7 @@ func (s *Service) certPrincipal(ctx context.Context, subject string) (*Principal
 // Login checks a name and secret (a user's password or a robot's secret),
 // rate-limited per account and per source address.
 func (s *Service) Login(ctx context.Context, name, secret, source string) (*Principal, error) {
-	key := credentialKey(name, secret)
+	key := credentialKey(keyBasic, name, secret)
 	now := s.opts.Now()
 	s.mu.RLock()
 	c, ok := s.secrets[key]
@@ -426,11 +426,20 @@ func (s *Service) Login(ctx context.Context, name, secret, source string) (*Prin
 	return v.(*Principal), nil
 }
 
-// credentialKey is the cache key of a credential: SHA-256 of a and b
-// joined by a NUL byte, built on the stack for the usual lengths.
-func credentialKey(a, b string) [32]byte {
+// Kinds of cached credential: the first byte of every cache key, so a
+// key of one kind can never be the key of another (a Basic login with the
+// name "token" and an API token as password must not find the token's
+// entry, nor the token's scope limit be lost that way).
+const (
+	keyBasic    byte = 'B'
+	keyAPIToken byte = 'T'
+)
+
+// credentialKey is the cache key of a credential: SHA-256 of its kind,
+// a, a NUL byte and b, built on the stack for the usual lengths.
+func credentialKey(kind byte, a, b string) [32]byte {
 	var buf [256]byte
-	k := append(append(append(buf[:0], a...), 0), b...)
+	k := append(append(append(append(buf[:0], kind), a...), 0), b...)
 	return sha256.Sum256(k)
 }
 
@@ -442,16 +451,17 @@ func (s *Service) cachedBasic(ctx context.Context, cred string) *Principal {
 	if len(cred) > len(src) {
 		return nil
 	}
-	n, err := base64.StdEncoding.Decode(dst[:], src[:copy(src[:], cred)])
+	dst[0] = keyBasic
+	n, err := base64.StdEncoding.Decode(dst[1:], src[:copy(src[:], cred)])
 	if err != nil {
 		return nil
 	}
-	i := bytes.IndexByte(dst[:n], ':')
+	i := bytes.IndexByte(dst[1:1+n], ':')
 	if i <= 0 {
 		return nil
 	}
-	dst[i] = 0 // "name\x00secret": the key Login uses
-	key := sha256.Sum256(dst[:n])
+	dst[1+i] = 0 // kind, "name\x00secret": the key Login uses
+	key := sha256.Sum256(dst[:1+n])
 	s.mu.RLock()
 	c, ok := s.secrets[key]
 	s.mu.RUnlock()
@@ -527,7 +537,7 @@ func (s *Service) apiToken(ctx context.Context, tok string, req Request) (*Princ
 	if !ok {
 		return nil, ErrBadCredentials
 	}
-	key := credentialKey("token", tok)
+	key := credentialKey(keyAPIToken, "", tok)
 	now := s.opts.Now()
 	s.mu.RLock()
 	c, cached := s.secrets[key]

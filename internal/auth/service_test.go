@@ -246,3 +246,35 @@ func mustDecodeSecret(t *testing.T, basic string) string {
 	_, secret, _ := strings.Cut(string(b), ":")
 	return secret
 }
+
+// An API token presented as the password of a Basic login (with any name,
+// "token" included) is not the token: it must not authenticate, and in
+// particular must not give the owner's full rights instead of the token's
+// narrower scope.
+func TestAPITokenIsNotABasicPassword(t *testing.T) {
+	ctx := context.Background()
+	s, _, _ := newTestService(t, time.Now)
+	if _, err := s.CreateIdentity(ctx, "admin", NewIdentity{Name: "ci", Kind: KindRobot, Grants: []Grant{{Role: RolePush, Pattern: "app/**"}}}); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := s.CreateToken(ctx, "ci", NewToken{Name: "narrow", Role: RolePull, Scope: "app/x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bearer := Request{Authorization: "Bearer " + tok.Secret, Source: "127.0.0.1:1"}
+	p, err := s.Authenticate(ctx, bearer) // caches the token
+	if err != nil || p.Decide(ActionPush, "app/y").Allowed {
+		t.Fatalf("the token itself: %v, push on app/y allowed=%v", err, err == nil && p.Decide(ActionPush, "app/y").Allowed)
+	}
+	for _, name := range []string{"token", "ci"} {
+		basic := Request{Authorization: "Basic " + base64.StdEncoding.EncodeToString([]byte(name+":"+tok.Secret)), Source: "127.0.0.1:2"}
+		for range 2 { // the second time through the cached path
+			if p, err := s.Authenticate(ctx, basic); err == nil {
+				t.Fatalf("Basic %s:<token> authenticated as %s (push on app/y allowed=%v)", name, p.Name, p.Decide(ActionPush, "app/y").Allowed)
+			}
+		}
+	}
+	if _, err := s.Authenticate(ctx, bearer); err != nil {
+		t.Errorf("the token after the failed Basic attempts: %v", err)
+	}
+}
