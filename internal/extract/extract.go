@@ -92,7 +92,7 @@ func Image(ctx context.Context, img *imagefs.Image, opts Options) (inventory.Inv
 	}
 	defer func() { _ = os.RemoveAll(dir) }()
 
-	tree, err := imagefs.Extract(ctx, img, opts.Limits, dir, selector(exs))
+	tree, err := imagefs.ExtractWithLinks(ctx, img, opts.Limits, dir, selector(exs), linkNeeded)
 	if err != nil {
 		return inventory.Inventory{}, fmt.Errorf("read %s: %w", img.Name, err)
 	}
@@ -172,6 +172,18 @@ func selector(exs []filesystem.Extractor) imagefs.Want {
 		}
 		return false
 	}
+}
+
+// linkNeeded reports the symlinks the inventory resolves: those on the
+// way to os-release and to /usr/share/doc/*/copyright (a package's doc
+// directory is often a link to its source package's).
+func linkNeeded(p string) bool {
+	for _, want := range []string{"/etc/os-release", "/usr/lib/os-release", "/usr/share/doc"} {
+		if p == want || strings.HasPrefix(want, p+"/") || strings.HasPrefix(p, want+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 // needsExecutable reports the extractors that read executables only.

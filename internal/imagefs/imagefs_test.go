@@ -102,6 +102,9 @@ func TestHostileEntriesAreRefused(t *testing.T) {
 		{"dot-dot after a dir", e{Name: "usr/../../x", Body: "x"}},
 		{"absolute dot-dot", e{Name: "/../x", Body: "x"}},
 		{"hard link out of the root", e{Name: "x", Type: tar.TypeLink, Linkname: "../../../etc/shadow"}},
+		{"a name longer than PATH_MAX", e{Name: strings.Repeat("a", 5000), Type: tar.TypeSymlink, Linkname: "x"}},
+		{"a name 300 levels deep", e{Name: strings.Repeat("a/", 300) + "x", Type: tar.TypeSymlink, Linkname: "x"}},
+		{"a link target longer than PATH_MAX", e{Name: "x", Type: tar.TypeSymlink, Linkname: strings.Repeat("a/", 3000)}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := extractAll(t, []e{tt.entry})
@@ -376,5 +379,56 @@ func TestDockerArchive(t *testing.T) {
 	_, err = imagefs.Extract(context.Background(), imgs[0], imagefs.Limits{}, t.TempDir(), func(imagefs.Entry, func() []byte) bool { return true })
 	if !errors.Is(err, imagefs.ErrUnsafe) {
 		t.Fatalf("tampered layer: err = %v, want ErrUnsafe", err)
+	}
+}
+
+// sparseLayer is a tar whose one entry is a PAX 1.0 sparse file of
+// realsize bytes, all hole: archive/tar's writer does not make these, so
+// the PAX header block is written by hand.
+func sparseLayer(t *testing.T, realsize int64) []byte {
+	t.Helper()
+	record := func(k, v string) string { // "LEN k=v\n", LEN counting itself
+		body := " " + k + "=" + v + "\n"
+		n := len(body) + 1
+		for n != len(body)+len(fmt.Sprint(n)) {
+			n = len(body) + len(fmt.Sprint(n))
+		}
+		return fmt.Sprint(n) + body
+	}
+	pax := record("GNU.sparse.major", "1") + record("GNU.sparse.minor", "0") +
+		record("GNU.sparse.name", "big.jar") + record("GNU.sparse.realsize", fmt.Sprint(realsize))
+	sparseMap := "1\n0\n0\n" + strings.Repeat("\x00", 506) // one data region (offset 0, 0 bytes), in a block
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, h := range []struct{ name, body string }{{"PaxHeaders/big.jar", pax}, {"big.jar", sparseMap}} {
+		if err := tw.WriteHeader(&tar.Header{Name: h.name, Mode: 0o644, Size: int64(len(h.body)), Typeflag: tar.TypeReg, Format: tar.FormatUSTAR}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write([]byte(h.body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b := buf.Bytes()
+	b[156] = 'x' // the first entry is the PAX header of the second
+	copy(b[148:156], "        ")
+	sum := 0
+	for _, c := range b[:512] {
+		sum += int(c)
+	}
+	copy(b[148:156], fmt.Sprintf("%06o\x00 ", sum))
+	return b
+}
+
+// A sparse entry (whose holes archive/tar would expand past the limits
+// counted under it) is refused.
+func TestSparseEntriesAreRefused(t *testing.T) {
+	layer := sparseLayer(t, 1<<40) // 1 TiB of holes in a 2 KiB layer
+	d := &discard{}
+	err := imagefs.WalkLayer(context.Background(), imagefs.LayerInfo{}, bytes.NewReader(layer), imagefs.Limits{}, d)
+	if !errors.Is(err, imagefs.ErrUnsafe) || !strings.Contains(err.Error(), "sparse") {
+		t.Fatalf("err = %v (entries %d), want ErrUnsafe: sparse", err, d.files)
 	}
 }

@@ -56,7 +56,14 @@ const HeadSize = 512
 // and be empty) the files of the final filesystem for which want is true,
 // applying whiteouts, opaque directories and overwrites of later layers.
 func Extract(ctx context.Context, img *Image, lim Limits, dir string, want Want) (*Tree, error) {
-	b := &treeBuilder{want: want, staging: filepath.Join(dir, ".staging"),
+	return ExtractWithLinks(ctx, img, lim, dir, want, nil)
+}
+
+// ExtractWithLinks is Extract remembering only the symlinks for which
+// keep is true (nil: all), for callers that resolve paths in a few places
+// only: an image of millions of links then costs no memory for them.
+func ExtractWithLinks(ctx context.Context, img *Image, lim Limits, dir string, want Want, keep func(path string) bool) (*Tree, error) {
+	b := &treeBuilder{want: want, keepLinks: keep, staging: filepath.Join(dir, ".staging"),
 		t: &Tree{Root: filepath.Join(dir, "root"), nodes: map[string]*Node{}, below: map[string]int{}}}
 	if err := os.MkdirAll(b.staging, 0o700); err != nil {
 		return nil, err
@@ -71,10 +78,11 @@ func Extract(ctx context.Context, img *Image, lim Limits, dir string, want Want)
 }
 
 type treeBuilder struct {
-	t       *Tree
-	want    Want
-	staging string
-	n       int
+	t         *Tree
+	want      Want
+	keepLinks func(string) bool
+	staging   string
+	n         int
 }
 
 func (b *treeBuilder) StartLayer(l LayerInfo) error {
@@ -93,7 +101,9 @@ func (b *treeBuilder) Entry(e Entry, r io.Reader) error {
 		b.remove(e.Path, e.Layer+1, false)
 	case Symlink:
 		b.remove(e.Path, e.Layer+1, true)
-		b.t.add(&Node{Path: e.Path, Kind: Symlink, Target: e.Target, Layer: e.Layer, LayerDigest: e.LayerDigest})
+		if b.keepLinks == nil || b.keepLinks(e.Path) {
+			b.t.add(&Node{Path: e.Path, Kind: Symlink, Target: e.Target, Layer: e.Layer, LayerDigest: e.LayerDigest})
+		}
 	case Hardlink:
 		b.remove(e.Path, e.Layer+1, true)
 		src, ok := b.t.nodes[e.Target]
@@ -190,24 +200,31 @@ func (b *treeBuilder) drop(n *Node) {
 		_ = os.Remove(n.staged)
 	}
 	delete(b.t.nodes, n.Path)
-	for d := path.Dir(n.Path); ; d = path.Dir(d) {
+	for d := range ancestors(n.Path) {
 		if b.t.below[d]--; b.t.below[d] == 0 {
 			delete(b.t.below, d)
 		}
-		if d == "/" {
-			break
+	}
+}
+
+// ancestors yields the directories above p (absolute, clean), "/" last,
+// by slicing: no cleaning per level.
+func ancestors(p string) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for i := strings.LastIndexByte(p, '/'); i > 0; i = strings.LastIndexByte(p[:i], '/') {
+			if !yield(p[:i]) {
+				return
+			}
 		}
+		yield("/")
 	}
 }
 
 // add records n, replacing nothing (the caller removed what it replaces).
 func (t *Tree) add(n *Node) {
 	t.nodes[n.Path] = n
-	for d := path.Dir(n.Path); ; d = path.Dir(d) {
+	for d := range ancestors(n.Path) {
 		t.below[d]++
-		if d == "/" {
-			break
-		}
 	}
 }
 

@@ -229,6 +229,7 @@ type walker struct {
 	// ID) instead of the blob as stored.
 	verifyPlain bool
 	bytes       int64 // uncompressed bytes so far, all layers
+	content     int64 // file contents delivered so far, all layers
 	files       int64
 }
 
@@ -297,7 +298,7 @@ func (w *walker) layer(ctx context.Context, info LayerInfo, blob io.Reader, dige
 		}
 		var r io.Reader = eofReader{}
 		if e.Kind == File {
-			r = tr
+			r = &contentReader{r: tr, w: w, raw: lr, start: lr.layerBytes, name: hdr.Name}
 		}
 		if err := w.v.Entry(e, r); err != nil {
 			if lr.err != nil {
@@ -328,6 +329,14 @@ func (w *walker) layer(ctx context.Context, info LayerInfo, blob io.Reader, dige
 // entryOf normalises a tar header into an Entry, refusing names and hard
 // links that leave the root.
 func entryOf(hdr *tar.Header, info LayerInfo) (Entry, error) {
+	if len(hdr.Linkname) > maxPathBytes {
+		return Entry{}, fmt.Errorf("%w: link target of %.80q… is %d bytes long (at most %d)", ErrUnsafe, hdr.Name, len(hdr.Linkname), maxPathBytes)
+	}
+	if isSparse(hdr) {
+		// archive/tar expands sparse holes itself, past the byte limits
+		// counted under it; container layers do not use them.
+		return Entry{}, fmt.Errorf("%w: %q is a sparse file, which container layers do not use", ErrUnsafe, hdr.Name)
+	}
 	p, err := cleanPath(hdr.Name)
 	if err != nil {
 		return Entry{}, err
@@ -374,6 +383,10 @@ func cleanPath(name string) (string, error) {
 	if name == "" || strings.ContainsRune(name, 0) {
 		return "", fmt.Errorf("%w: invalid entry name %q", ErrUnsafe, name)
 	}
+	if len(name) > maxPathBytes || strings.Count(name, "/") > maxPathDepth {
+		return "", fmt.Errorf("%w: entry name %.80q… is %d bytes and %d levels deep (at most %d and %d)",
+			ErrUnsafe, name, len(name), strings.Count(name, "/"), maxPathBytes, maxPathDepth)
+	}
 	rel := strings.TrimLeft(name, "/")
 	depth := 0
 	for _, seg := range strings.Split(rel, "/") {
@@ -389,6 +402,28 @@ func cleanPath(name string) (string, error) {
 		}
 	}
 	return path.Clean("/" + rel), nil
+}
+
+// maxPathBytes and maxPathDepth bound entry names and link targets
+// (Linux's PATH_MAX is 4096): longer ones, which tar's PAX headers allow,
+// only serve to make path handling slow.
+const (
+	maxPathBytes = 4096
+	maxPathDepth = 256
+)
+
+// isSparse reports a sparse file entry (GNU type 'S', or PAX GNU.sparse
+// records on a regular file).
+func isSparse(hdr *tar.Header) bool {
+	if hdr.Typeflag == tar.TypeGNUSparse {
+		return true
+	}
+	for k := range hdr.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return true
+		}
+	}
+	return false
 }
 
 // ResolveLink resolves a symlink target found at linkPath the way it
@@ -443,6 +478,37 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// contentReader counts the file contents archive/tar delivers against
+// the byte limit too (they can only exceed the bytes under it for sparse
+// entries, which are refused, but the limit must hold whatever tar does).
+type contentReader struct {
+	r         io.Reader
+	w         *walker
+	raw       *limitedReader
+	start     int64 // raw bytes of the layer before this entry's data
+	delivered int64
+	name      string
+}
+
+func (c *contentReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.w.content += int64(n)
+	c.delivered += int64(n)
+	switch {
+	case c.w.content > c.w.lim.MaxBytes:
+		return n, fmt.Errorf("%w: more than %d bytes of file contents (--max-bytes)", ErrLimit, c.w.lim.MaxBytes)
+	case c.delivered > c.raw.layerBytes-c.start+blockSlack:
+		// More content than the archive holds for it: holes of a sparse
+		// entry (PAX GNU.sparse records, which archive/tar consumes).
+		return n, fmt.Errorf("%w: %q is a sparse file, which container layers do not use", ErrUnsafe, c.name)
+	}
+	return n, err
+}
+
+// blockSlack is how far tar's reads may run ahead of the content it
+// delivers (a header block and padding).
+const blockSlack = 2 * 512
 
 type eofReader struct{}
 
