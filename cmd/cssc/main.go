@@ -4,10 +4,22 @@ package main
 import (
 	"context"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/cssc-project/cssc/internal/cli"
 )
 
 func main() {
-	os.Exit(cli.Execute(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+	// The first SIGINT or SIGTERM cancels the command (it stops reading,
+	// removes its temporary files, a server shuts down gracefully); a
+	// second one kills the process as usual.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
+	code := cli.Execute(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }

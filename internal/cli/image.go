@@ -81,7 +81,7 @@ func onePlatform(invs []inventory.Inventory, ref string) (inventory.Inventory, e
 	}
 	var have []string
 	for _, inv := range invs {
-		if inv.Subject.Platform == imagefs.HostPlatform() {
+		if strings.HasPrefix(inv.Subject.Platform+"/", imagefs.HostPlatform()+"/") { // linux/arm64 is linux/arm64/v8 too
 			return inv, nil
 		}
 		have = append(have, inv.Subject.Platform)
@@ -111,6 +111,7 @@ func output(g *globals, path string) (io.Writer, func(ok bool) error, error) {
 			return fmt.Errorf("write %s: %w", path, err)
 		}
 		if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+			_ = os.Remove(tmp.Name())
 			return fmt.Errorf("write %s: %w", path, err)
 		}
 		if err := os.Rename(tmp.Name(), path); err != nil {
