@@ -77,6 +77,7 @@ func TestSelector(t *testing.T) {
 		{"/models/weights.bin", 0o644, 4 << 30, []byte("GGUF\x03\x00"), false},
 		{"/usr/lib/x86_64-linux-gnu/libssl.so.3", 0o644, 700 << 10, elf, true},
 		{"/var/lib/dpkg/status", 0o644, 50 << 10, []byte("Package: x"), true},
+		{"/var/lib/dpkg/status", 0o644, 200 << 20, []byte("Package: x"), true}, // above osv-scalibr's default cap: still read
 		{"/app/node_modules/x/package.json", 0o644, 300, []byte("{"), true},
 		{"/usr/share/doc/bash/copyright", 0o644, 3 << 10, nil, true},
 		{"/usr/share/doc/bash/changelog.gz", 0o644, 3 << 10, nil, false},

@@ -57,7 +57,15 @@ func isOSExtractor(name string) bool {
 
 // extractors returns the extractors cssc runs, fresh for each call.
 func extractors() ([]filesystem.Extractor, error) {
-	cfg := &cpb.PluginConfig{}
+	cfg := &cpb.PluginConfig{PluginSpecific: []*cpb.PluginSpecificConfig{
+		// A dpkg status file larger than osv-scalibr's 100 MiB default
+		// would be passed over silently, and the image look clean: the
+		// image limits bound it instead.
+		{Config: &cpb.PluginSpecificConfig_Dpkg{Dpkg: &cpb.DpkgConfig{MaxFileSizeBytes: 1 << 40}}},
+		// Nested jars are read into memory: 256 MiB of them per archive
+		// (osv-scalibr's default is 4 GiB, enough to kill a CI runner).
+		{Config: &cpb.PluginSpecificConfig_JavaArchive{JavaArchive: &cpb.JavaArchiveConfig{MaxOpenedBytes: 256 << 20}}},
+	}}
 	var out []filesystem.Extractor
 	for _, n := range []func(*cpb.PluginConfig) (filesystem.Extractor, error){
 		dpkg.New, apk.New, rpm.New,
