@@ -107,7 +107,7 @@ because the database has no data for their ecosystem, unless
 				if err != nil {
 					return fmt.Errorf("scan %s: %w", subjectName(inv), err)
 				}
-				in := report.Input{Report: rep, Subject: inv.Subject, OS: inv.OS, GeneratedAt: now,
+				in := report.Input{Report: rep, Subject: inv.Subject, OS: inv.OS, GeneratedAt: now, Warnings: inv.Warnings,
 					Tool: report.Tool{Name: toolName, Version: version.Version, InformationURI: "https://github.com/cssc-project/cssc"}}
 				if inv.OS != nil {
 					in.EndOfLife = endOfLife(table.Lookup(*inv.OS, now))

@@ -404,3 +404,32 @@ func TestScanIndex(t *testing.T) {
 		t.Errorf("sbom of an index (this machine's platform, linux/%s): exit %d %s\n%s", runtime.GOARCH, code, stderr, stdout)
 	}
 }
+
+// A file that could not be read for packages is shown in the report, so a
+// clean-looking result says what it could not see.
+func TestScanReportsUnreadableFiles(t *testing.T) {
+	db := importRecords(t)
+	dir := t.TempDir()
+	lp, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := imagetest.Image(t, imagetest.Layer(t, append(imagetest.DebianBase(),
+		imagetest.Entry{Name: "app/node_modules/broken/package.json", Body: "{not json"})...))
+	if err := lp.AppendImage(img); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := run(t, "scan", "oci:"+dir, "--db-dir", db, "--format", "json")
+	if code != 1 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var s struct {
+		Warnings []string `json:"warnings"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &s); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Warnings) != 1 || !strings.Contains(s.Warnings[0], "/app/node_modules/broken/package.json") {
+		t.Errorf("warnings %q, want the broken package.json", s.Warnings)
+	}
+}

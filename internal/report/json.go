@@ -30,6 +30,7 @@ type jsonReport struct {
 	Suppressed       []jsonSuppressed `json:"suppressed"`
 	Unknown          []jsonUnknown    `json:"unknown"`
 	NotMatchable     []jsonUnknown    `json:"not_matchable"`
+	Warnings         []string         `json:"warnings"`
 }
 
 type jsonSubject struct {
@@ -176,6 +177,7 @@ func toJSONReport(in Input) jsonReport {
 		Suppressed:   make([]jsonSuppressed, 0, len(r.Suppressed)),
 		Unknown:      jsonUnknowns(r.Unknown),
 		NotMatchable: jsonUnknowns(r.NotMatchable),
+		Warnings:     list(in.Warnings),
 	}
 	if o := in.OS; o != nil {
 		out.OS = &jsonOS{ID: o.ID, VersionID: o.VersionID, Codename: o.Codename, PrettyName: o.PrettyName}

@@ -38,6 +38,9 @@ type Input struct {
 	// GeneratedAt is when the scan ran (data ages are relative to it);
 	// the current time when zero.
 	GeneratedAt time.Time
+	// Warnings are files of the image that could not be read for packages
+	// (the inventory's warnings): the report may lack what they hold.
+	Warnings []string
 }
 
 // Tool names the scanner.

@@ -100,6 +100,12 @@ func writeTable(w io.Writer, in Input) error {
 		}
 	}
 
+	if len(in.Warnings) > 0 {
+		p("\nFiles that could not be read for packages (what they hold is not in this report):\n")
+		for _, w := range in.Warnings {
+			p("  %s\n", w)
+		}
+	}
 	p("\n%s\n", summaryLine(r))
 	return bw.Flush()
 }
