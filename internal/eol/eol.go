@@ -83,31 +83,35 @@ type Table struct {
 }
 
 type distro struct {
-	file     distroFile
+	file     DistroFile
 	releases map[string]*release // by release and by codename
 }
 
 type release struct {
-	file                       releaseFile
+	file                       ReleaseFile
 	released, supportEnds, eol time.Time
 }
 
-// The JSON form (eol.json, and what a mirror serves).
+// The JSON form of the table (eol.json, what a mirror serves, and what
+// ./gen writes).
 type (
-	tableFile struct {
+	// TableFile is the document.
+	TableFile struct {
 		Updated string       `json:"updated"` // YYYY-MM-DD
 		Comment string       `json:"comment,omitempty"`
-		Distros []distroFile `json:"distros"`
+		Distros []DistroFile `json:"distros"`
 	}
-	distroFile struct {
+	// DistroFile is one distribution of a TableFile.
+	DistroFile struct {
 		ID       string        `json:"id"` // os-release ID
 		Name     string        `json:"name"`
 		Source   string        `json:"source"` // lifecycle page(s)
 		Note     string        `json:"note,omitempty"`
 		Rolling  bool          `json:"rolling,omitempty"`
-		Releases []releaseFile `json:"releases,omitempty"`
+		Releases []ReleaseFile `json:"releases,omitempty"`
 	}
-	releaseFile struct {
+	// ReleaseFile is one release of a DistroFile.
+	ReleaseFile struct {
 		Release     string `json:"release"`
 		Codename    string `json:"codename,omitempty"`
 		Released    string `json:"released,omitempty"`
@@ -120,7 +124,7 @@ type (
 
 // Parse reads a table in the eol.json format.
 func Parse(data []byte) (*Table, error) {
-	var f tableFile
+	var f TableFile
 	if err := json.Unmarshal(data, &f); err != nil {
 		return nil, fmt.Errorf("end-of-life table: %w", err)
 	}

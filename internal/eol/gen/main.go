@@ -15,32 +15,8 @@ import (
 	"os/exec"
 	"strings"
 	"time"
-)
 
-// The JSON form of the table (as package eol reads it).
-type (
-	tableFile struct {
-		Updated string       `json:"updated"`
-		Comment string       `json:"comment,omitempty"`
-		Distros []distroFile `json:"distros"`
-	}
-	distroFile struct {
-		ID       string        `json:"id"`
-		Name     string        `json:"name"`
-		Source   string        `json:"source"`
-		Note     string        `json:"note,omitempty"`
-		Rolling  bool          `json:"rolling,omitempty"`
-		Releases []releaseFile `json:"releases,omitempty"`
-	}
-	releaseFile struct {
-		Release     string `json:"release"`
-		Codename    string `json:"codename,omitempty"`
-		Released    string `json:"released,omitempty"`
-		SupportEnds string `json:"support_ends,omitempty"`
-		EOL         string `json:"eol,omitempty"`
-		Rolling     bool   `json:"rolling,omitempty"`
-		Note        string `json:"note,omitempty"`
-	}
+	"github.com/cssc-project/cssc/internal/eol"
 )
 
 func main() {
@@ -64,7 +40,7 @@ func run(debianCSV, ubuntuCSV, table, version, updated string) error {
 		}
 		version = strings.TrimSpace(string(out))
 	}
-	var t tableFile
+	var t eol.TableFile
 	b, err := os.ReadFile(table)
 	if err != nil {
 		return err
@@ -81,14 +57,14 @@ func run(debianCSV, ubuntuCSV, table, version, updated string) error {
 		return err
 	}
 	from := fmt.Sprintf("dates from distro-info-data %s (%s)", version, "%s")
-	set(&t, distroFile{
+	set(&t, eol.DistroFile{
 		ID:       "debian",
 		Name:     "Debian",
 		Source:   "https://www.debian.org/releases/ https://wiki.debian.org/LTS; " + fmt.Sprintf(from, "debian.csv"),
 		Note:     "eol is the end of Debian LTS; support_ends the end of the security team's support. Freexian's ELTS is paid and not counted.",
 		Releases: debianReleases(deb),
 	})
-	set(&t, distroFile{
+	set(&t, eol.DistroFile{
 		ID:       "ubuntu",
 		Name:     "Ubuntu",
 		Source:   "https://ubuntu.com/about/release-cycle; " + fmt.Sprintf(from, "ubuntu.csv"),
@@ -108,7 +84,7 @@ func run(debianCSV, ubuntuCSV, table, version, updated string) error {
 	return os.WriteFile(table, out.Bytes(), 0o644)
 }
 
-func set(t *tableFile, d distroFile) {
+func set(t *eol.TableFile, d eol.DistroFile) {
 	for i := range t.Distros {
 		if t.Distros[i].ID == d.ID {
 			t.Distros[i] = d
@@ -147,13 +123,13 @@ func readCSV(p string) ([]map[string]string, error) {
 	return rows, nil
 }
 
-func debianReleases(rows []map[string]string) []releaseFile {
-	var out []releaseFile
+func debianReleases(rows []map[string]string) []eol.ReleaseFile {
+	var out []eol.ReleaseFile
 	for _, r := range rows {
 		if r["version"] == "" {
 			continue // sid, experimental: no release
 		}
-		rf := releaseFile{Release: r["version"], Codename: r["series"], Released: r["release"]}
+		rf := eol.ReleaseFile{Release: r["version"], Codename: r["series"], Released: r["release"]}
 		if r["eol-lts"] != "" {
 			rf.SupportEnds, rf.EOL = r["eol"], r["eol-lts"]
 		} else {
@@ -167,11 +143,11 @@ func debianReleases(rows []map[string]string) []releaseFile {
 	return out
 }
 
-func ubuntuReleases(rows []map[string]string) []releaseFile {
-	var out []releaseFile
+func ubuntuReleases(rows []map[string]string) []eol.ReleaseFile {
+	var out []eol.ReleaseFile
 	for _, r := range rows {
 		v, lts := strings.CutSuffix(r["version"], " LTS")
-		rf := releaseFile{Release: v, Codename: r["series"], Released: r["release"], EOL: r["eol"]}
+		rf := eol.ReleaseFile{Release: v, Codename: r["series"], Released: r["release"], EOL: r["eol"]}
 		if r["eol-server"] > rf.EOL { // older LTS: servers had longer support
 			rf.EOL = r["eol-server"]
 		}
