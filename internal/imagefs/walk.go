@@ -22,6 +22,7 @@ import (
 	"strings"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -175,13 +176,15 @@ func Walk(ctx context.Context, img *Image, lim Limits, v Visitor) error {
 		return err
 	}
 	w := &walker{lim: lim, v: v}
+	var ls []v1.Layer
+	if img.archive == "" {
+		if ls, err = img.Layers(); err != nil {
+			return fmt.Errorf("list layers of %s: %w", img.Name, err)
+		}
+	}
 	open := func(i int) (io.ReadCloser, error) {
 		if img.archive != "" {
 			return openInArchive(img.archive, img.archiveLayers[i])
-		}
-		ls, err := img.Layers()
-		if err != nil {
-			return nil, err
 		}
 		if img.uncompressedLayers {
 			return ls[i].Uncompressed()
