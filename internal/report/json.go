@@ -5,7 +5,9 @@ import (
 	"io"
 	"time"
 
+	"github.com/cssc-project/cssc/internal/malware"
 	"github.com/cssc-project/cssc/internal/match"
+	"github.com/cssc-project/cssc/internal/secrets"
 )
 
 // SchemaVersion is the version of the JSON report schema described in
@@ -14,7 +16,8 @@ import (
 const SchemaVersion = "1"
 
 // The JSON report. Every key is always present: lists are [] when empty,
-// optional objects and values are null.
+// optional objects and values are null. When vulnerabilities were not
+// scanned their keys are present and empty (zero counts, [] lists).
 type jsonReport struct {
 	SchemaVersion    string           `json:"schema_version"`
 	GeneratedAt      string           `json:"generated_at"`
@@ -22,6 +25,7 @@ type jsonReport struct {
 	Subject          jsonSubject      `json:"subject"`
 	OS               *jsonOS          `json:"os"`
 	EndOfLife        *jsonEndOfLife   `json:"end_of_life"`
+	Scanners         []string         `json:"scanners"`
 	Complete         bool             `json:"complete"`
 	AllowMissingData bool             `json:"allow_missing_data"`
 	Summary          jsonSummary      `json:"summary"`
@@ -31,6 +35,75 @@ type jsonReport struct {
 	Unknown          []jsonUnknown    `json:"unknown"`
 	NotMatchable     []jsonUnknown    `json:"not_matchable"`
 	Warnings         []string         `json:"warnings"`
+	Malware          *jsonMalware     `json:"malware"`
+	Secrets          *jsonSecrets     `json:"secrets"`
+}
+
+type jsonMalware struct {
+	Status       string               `json:"status"`
+	Error        string               `json:"error"`
+	Warnings     []string             `json:"warnings"`
+	Engine       jsonMalwareEngine    `json:"engine"`
+	Findings     []jsonMalwareFinding `json:"findings"`
+	Problems     []jsonMalwareProblem `json:"problems"`
+	MoreProblems int                  `json:"more_problems"`
+	Layers       int                  `json:"layers"`
+	Files        int64                `json:"files"`
+	Bytes        int64                `json:"bytes"`
+}
+
+type jsonMalwareEngine struct {
+	Name            string  `json:"name"`
+	Version         string  `json:"version"`
+	Address         string  `json:"address"`
+	DatabaseVersion string  `json:"database_version"`
+	DatabaseDate    *string `json:"database_date"`
+}
+
+type jsonMalwareFinding struct {
+	Layer       int    `json:"layer"`
+	LayerDigest string `json:"layer_digest"`
+	Path        string `json:"path"`
+	Signature   string `json:"signature"`
+}
+
+type jsonMalwareProblem struct {
+	Layer       int    `json:"layer"`
+	LayerDigest string `json:"layer_digest"`
+	Path        string `json:"path"`
+	Reason      string `json:"reason"`
+}
+
+type jsonSecrets struct {
+	Status        string              `json:"status"`
+	Error         string              `json:"error"`
+	Engine        jsonSecretsEngine   `json:"engine"`
+	Findings      []jsonSecretFinding `json:"findings"`
+	Allowlisted   int                 `json:"allowlisted"`
+	Files         int64               `json:"files"`
+	Bytes         int64               `json:"bytes"`
+	SkippedLarge  int64               `json:"skipped_large"`
+	SkippedBinary int64               `json:"skipped_binary"`
+}
+
+type jsonSecretsEngine struct {
+	Name      string `json:"name"`
+	Version   string `json:"version"`
+	Rules     int    `json:"rules"`
+	Config    string `json:"config"`
+	Allowlist string `json:"allowlist"`
+}
+
+type jsonSecretFinding struct {
+	RuleID      string `json:"rule_id"`
+	Description string `json:"description"`
+	Source      string `json:"source"`
+	Path        string `json:"path"`
+	// Layer is null for a finding in the configuration (no layer).
+	Layer       *int   `json:"layer"`
+	LayerDigest string `json:"layer_digest"`
+	Line        int    `json:"line"`
+	Fingerprint string `json:"fingerprint"`
 }
 
 type jsonSubject struct {
@@ -156,14 +229,15 @@ func encodeJSON(w io.Writer, v any) error {
 }
 
 func toJSONReport(in Input) jsonReport {
-	r := in.Report
+	r := vulnReport(in)
 	counts := r.Counts()
 	out := jsonReport{
 		SchemaVersion:    SchemaVersion,
 		GeneratedAt:      in.GeneratedAt.Format(time.RFC3339),
 		Tool:             jsonTool{Name: in.Tool.Name, Version: in.Tool.Version},
 		Subject:          jsonSubject{in.Subject.Name, in.Subject.Digest, in.Subject.Index, in.Subject.Platform},
-		Complete:         !r.Incomplete(),
+		Scanners:         scanners(in),
+		Complete:         complete(in),
 		AllowMissingData: r.AllowMissing,
 		Summary: jsonSummary{
 			Critical: counts[match.SeverityCritical], High: counts[match.SeverityHigh],
@@ -178,6 +252,8 @@ func toJSONReport(in Input) jsonReport {
 		Unknown:      jsonUnknowns(r.Unknown),
 		NotMatchable: jsonUnknowns(r.NotMatchable),
 		Warnings:     list(in.Warnings),
+		Malware:      toJSONMalware(in.Malware),
+		Secrets:      toJSONSecrets(in.Secrets),
 	}
 	if o := in.OS; o != nil {
 		out.OS = &jsonOS{ID: o.ID, VersionID: o.VersionID, Codename: o.Codename, PrettyName: o.PrettyName}
@@ -201,6 +277,51 @@ func toJSONReport(in Input) jsonReport {
 			VEX: jsonVEX{Status: s.Status, Justification: s.Justification, ImpactStatement: s.ImpactStatement,
 				StatusNotes: s.StatusNotes, Document: s.Document, Statement: s.Statement},
 		})
+	}
+	return out
+}
+
+func toJSONMalware(m *malware.Result) *jsonMalware {
+	if m == nil {
+		return nil
+	}
+	out := &jsonMalware{
+		Status: string(malwareStatus(m)), Error: m.Error, Warnings: list(m.Warnings),
+		Engine: jsonMalwareEngine{Name: m.Engine.Name, Version: m.Engine.Version, Address: m.Engine.Address,
+			DatabaseVersion: m.Engine.DatabaseVersion, DatabaseDate: timestamp(m.Engine.DatabaseDate)},
+		Findings:     make([]jsonMalwareFinding, 0, len(m.Findings)),
+		Problems:     make([]jsonMalwareProblem, 0, len(m.Problems)),
+		MoreProblems: m.MoreProblems, Layers: m.Layers, Files: m.Files, Bytes: m.Bytes,
+	}
+	for _, f := range m.Findings {
+		out.Findings = append(out.Findings, jsonMalwareFinding{Layer: f.Layer, LayerDigest: f.LayerDigest, Path: f.Path, Signature: f.Signature})
+	}
+	for _, p := range m.Problems {
+		out.Problems = append(out.Problems, jsonMalwareProblem{Layer: p.Layer, LayerDigest: p.LayerDigest, Path: p.Path, Reason: p.Reason})
+	}
+	return out
+}
+
+func toJSONSecrets(s *secrets.Result) *jsonSecrets {
+	if s == nil {
+		return nil
+	}
+	out := &jsonSecrets{
+		Status: string(secretsStatus(s)), Error: s.Error,
+		Engine: jsonSecretsEngine{Name: s.Engine.Name, Version: s.Engine.Version, Rules: s.Engine.Rules,
+			Config: s.Engine.Config, Allowlist: s.Engine.Allowlist},
+		Findings:    make([]jsonSecretFinding, 0, len(s.Findings)),
+		Allowlisted: s.Allowlisted, Files: s.Files, Bytes: s.Bytes,
+		SkippedLarge: s.SkippedLarge, SkippedBinary: s.SkippedBinary,
+	}
+	for _, f := range s.Findings {
+		j := jsonSecretFinding{RuleID: f.RuleID, Description: f.Description, Source: f.Source, Path: f.Path,
+			LayerDigest: f.LayerDigest, Line: f.Line, Fingerprint: f.Fingerprint}
+		if f.Layer >= 0 {
+			layer := f.Layer
+			j.Layer = &layer
+		}
+		out.Findings = append(out.Findings, j)
 	}
 	return out
 }

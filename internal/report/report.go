@@ -1,16 +1,20 @@
-// Package report renders a vulnerability scan (a match.Report and what was
-// scanned) as a readable table, as JSON with a stable documented schema
-// (docs/scan-report.md) or as SARIF 2.1.0 that Ratify's vulnerability
-// report verifier can evaluate.
+// Package report renders the scans of an image (vulnerabilities as a
+// match.Report, malware as a malware.Result, secrets as a secrets.Result,
+// any combination of them) as a readable table, as JSON with a stable
+// documented schema (docs/scan-report.md) or as SARIF 2.1.0 that Ratify's
+// vulnerability report verifier can evaluate.
 package report
 
 import (
 	"fmt"
 	"io"
+	"regexp"
 	"time"
 
 	"github.com/cssc-project/cssc/internal/inventory"
+	"github.com/cssc-project/cssc/internal/malware"
 	"github.com/cssc-project/cssc/internal/match"
+	"github.com/cssc-project/cssc/internal/secrets"
 )
 
 // The output formats.
@@ -23,9 +27,16 @@ const (
 // Formats lists the formats Write accepts.
 func Formats() []string { return []string{FormatTable, FormatJSON, FormatSARIF} }
 
-// Input is everything a report shows.
+// Input is everything a report shows. At least one of Report, Malware and
+// Secrets is set.
 type Input struct {
-	Report  *match.Report
+	// Report is the vulnerability scan; nil when vulnerabilities were not
+	// scanned.
+	Report *match.Report
+	// Malware is the malware scan; nil when not scanned.
+	Malware *malware.Result
+	// Secrets is the secret scan; nil when not scanned.
+	Secrets *secrets.Result
 	Subject inventory.Subject
 	// OS is the image's base operating system; nil when unknown.
 	OS *inventory.OS
@@ -93,8 +104,11 @@ func WriteAll(w io.Writer, format string, ins []Input) error {
 	}
 	for i := range ins {
 		in := &ins[i]
-		if in.Report == nil {
+		if in.Report == nil && in.Malware == nil && in.Secrets == nil {
 			return fmt.Errorf("write %s report: no scan result", format)
+		}
+		if err := checkFingerprints(in.Secrets); err != nil {
+			return fmt.Errorf("write %s report: %w", format, err)
 		}
 		if in.Tool.Name == "" {
 			in.Tool.Name = "cssc"
@@ -132,4 +146,111 @@ func WriteAll(w io.Writer, format string, ins []Input) error {
 		return fmt.Errorf("write %s report: %w", format, err)
 	}
 	return nil
+}
+
+// The scanner names, as the JSON report's "scanners" lists them.
+const (
+	ScannerVulnerabilities = "vulnerabilities"
+	ScannerMalware         = "malware"
+	ScannerSecrets         = "secrets"
+)
+
+// scanners lists the scanners that ran, in a fixed order.
+func scanners(in Input) []string {
+	out := []string{}
+	if in.Report != nil {
+		out = append(out, ScannerVulnerabilities)
+	}
+	if in.Malware != nil {
+		out = append(out, ScannerMalware)
+	}
+	if in.Secrets != nil {
+		out = append(out, ScannerSecrets)
+	}
+	return out
+}
+
+// complete reports whether every scanner that ran completed: the
+// vulnerability scan checked every package (match.Report.Incomplete, which
+// --allow-missing-data does not change) and the malware and secret scans
+// ended in a verdict other than error. A scanner that did not run does not
+// count.
+func complete(in Input) bool {
+	if in.Report != nil && in.Report.Incomplete() {
+		return false
+	}
+	if in.Malware != nil && malwareStatus(in.Malware) == malware.Error {
+		return false
+	}
+	if in.Secrets != nil && secretsStatus(in.Secrets) == secrets.Error {
+		return false
+	}
+	return true
+}
+
+// vulnReport is the vulnerability scan, or an empty one when
+// vulnerabilities were not scanned, so the renderers' vulnerability parts
+// show nothing found and nothing unchecked.
+func vulnReport(in Input) *match.Report {
+	if in.Report == nil {
+		return &match.Report{}
+	}
+	return in.Report
+}
+
+// malwareStatus is the verdict a report shows: the worse of the one the
+// result states and the one its contents call for (as Result.Finish
+// computes it), so that a result whose status was not set, or set to
+// something this package does not know, is never shown better than it
+// is: an unknown status is an error.
+func malwareStatus(m *malware.Result) malware.Status {
+	switch {
+	case m.Error != "" || len(m.Problems) > 0 || m.MoreProblems > 0:
+		return malware.Error
+	case m.Status != malware.Clean && m.Status != malware.Infected:
+		return malware.Error
+	case len(m.Findings) > 0:
+		return malware.Infected
+	}
+	return m.Status
+}
+
+// secretsStatus is malwareStatus for the secret scan.
+func secretsStatus(s *secrets.Result) secrets.Status {
+	switch {
+	case s.Error != "":
+		return secrets.Error
+	case s.Status != secrets.Clean && s.Status != secrets.Found:
+		return secrets.Error
+	case len(s.Findings) > 0:
+		return secrets.Found
+	}
+	return s.Status
+}
+
+// fingerprintRE is the form secrets.Finding.Fingerprint documents.
+var fingerprintRE = regexp.MustCompile(`^sha256:[0-9a-f]{16}$`)
+
+// checkFingerprints refuses a secret finding whose fingerprint is not of
+// the documented form: anything else could be (or reveal more of) the
+// secret, and a report must never carry one. The error does not quote it.
+func checkFingerprints(s *secrets.Result) error {
+	if s == nil {
+		return nil
+	}
+	for i, f := range s.Findings {
+		if f.Fingerprint != "" && !fingerprintRE.MatchString(f.Fingerprint) {
+			return fmt.Errorf("secret finding %d (%s in %s): fingerprint is not \"sha256:\" and 16 hex digits", i, f.RuleID, f.Path)
+		}
+	}
+	return nil
+}
+
+// secretWhere names where a secret is: a layer file's path, or the
+// configuration field prefixed with "config:" ("config:Env[API_TOKEN]").
+func secretWhere(f *secrets.Finding) string {
+	if f.Source == secrets.SourceConfig {
+		return "config:" + f.Path
+	}
+	return f.Path
 }

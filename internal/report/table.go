@@ -9,22 +9,51 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/cssc-project/cssc/internal/malware"
 	"github.com/cssc-project/cssc/internal/match"
+	"github.com/cssc-project/cssc/internal/secrets"
 )
 
-// writeTable writes the readable report: the subject and base OS, the
-// findings in one aligned table grouped by severity (critical first), then
-// what was not checked, what VEX suppressed, and the data's coverage.
+// writeTable writes the readable report: the subject and base OS, then a
+// part per scanner that ran: vulnerabilities, malware, secrets.
 func writeTable(w io.Writer, in Input) error {
-	r := in.Report
 	bw := bufio.NewWriter(w)
 	p := func(format string, args ...any) { fmt.Fprintf(bw, format, args...) }
 
 	p("Image:    %s\n", subjectLine(in))
-	p("Base OS:  %s\n", osLine(in))
+	if in.Report != nil || in.OS != nil {
+		p("Base OS:  %s\n", osLine(in))
+	}
 	if in.OS != nil || in.EndOfLife != nil {
 		p("Support:  %s\n", eolLine(in.EndOfLife))
 	}
+	if in.Report != nil {
+		if err := writeVulnerabilityTable(bw, in); err != nil {
+			return err
+		}
+	} else if len(in.Warnings) > 0 {
+		p("\n")
+		writeReadWarnings(bw, in.Warnings)
+	}
+	if in.Malware != nil {
+		if err := writeMalwareTable(bw, in.Malware); err != nil {
+			return err
+		}
+	}
+	if in.Secrets != nil {
+		if err := writeSecretsTable(bw, in.Secrets); err != nil {
+			return err
+		}
+	}
+	return bw.Flush()
+}
+
+// writeVulnerabilityTable writes the findings in one aligned table grouped
+// by severity (critical first), then what was not checked, what VEX
+// suppressed, and the data's coverage.
+func writeVulnerabilityTable(bw *bufio.Writer, in Input) error {
+	r := in.Report
+	p := func(format string, args ...any) { fmt.Fprintf(bw, format, args...) }
 	p("\n")
 
 	if len(r.Findings) == 0 {
@@ -101,13 +130,177 @@ func writeTable(w io.Writer, in Input) error {
 	}
 
 	if len(in.Warnings) > 0 {
-		p("\nFiles that could not be read for packages (what they hold is not in this report):\n")
-		for _, w := range in.Warnings {
-			p("  %s\n", w)
-		}
+		p("\n")
+		writeReadWarnings(bw, in.Warnings)
 	}
 	p("\n%s\n", summaryLine(r))
-	return bw.Flush()
+	return nil
+}
+
+func writeReadWarnings(bw *bufio.Writer, warnings []string) {
+	fmt.Fprintf(bw, "Files that could not be read for packages (what they hold is not in this report):\n")
+	for _, w := range warnings {
+		fmt.Fprintf(bw, "  %s\n", w)
+	}
+}
+
+// writeMalwareTable writes the malware part: the verdict and the engine it
+// rests on, what was scanned, the detections, the files not fully scanned,
+// and why the scan failed.
+func writeMalwareTable(bw *bufio.Writer, m *malware.Result) error {
+	p := func(format string, args ...any) { fmt.Fprintf(bw, format, args...) }
+	status := malwareStatus(m)
+	p("\nMalware: %s — %s\n", status, malwareEngineLine(m.Engine))
+	notScanned := len(m.Problems) + m.MoreProblems
+	counts := fmt.Sprintf("Scanned %d layers, %d files (%s): %d found", m.Layers, m.Files, sizeCell(m.Bytes), len(m.Findings))
+	if notScanned > 0 {
+		counts += fmt.Sprintf(", %d not fully scanned", notScanned)
+	}
+	p("%s\n", counts)
+	if len(m.Findings) > 0 {
+		tw := newTable(bw)
+		tw.row("LAYER\tPATH\tSIGNATURE")
+		for _, f := range m.Findings {
+			tw.rowf("%s\t%s\t%s\n", shortDigest(f.LayerDigest), f.Path, f.Signature)
+		}
+		if err := tw.flush(); err != nil {
+			return err
+		}
+	}
+	if notScanned > 0 {
+		p("\nNot fully scanned (%d): no malware verdict is possible for these files\n", notScanned)
+		if len(m.Problems) > 0 {
+			tw := newTable(bw)
+			tw.row("LAYER\tPATH\tREASON")
+			for _, pr := range m.Problems {
+				tw.rowf("%s\t%s\t%s\n", shortDigest(pr.LayerDigest), pr.Path, pr.Reason)
+			}
+			if err := tw.flush(); err != nil {
+				return err
+			}
+		}
+		if m.MoreProblems > 0 {
+			p("and %d more files not listed\n", m.MoreProblems)
+		}
+	}
+	if len(m.Warnings) > 0 || status == malware.Error {
+		p("\n")
+	}
+	for _, w := range m.Warnings {
+		p("Warning: %s\n", w)
+	}
+	if status == malware.Error {
+		p("ERROR: %s\n", malwareErrorLine(m))
+	}
+	return nil
+}
+
+// malwareEngineLine names the engine and its database, e.g. "ClamAV
+// 1.4.6, database 27470 (2026-11-30)".
+func malwareEngineLine(e malware.Engine) string {
+	if e == (malware.Engine{Address: e.Address}) {
+		return "engine unknown"
+	}
+	s := orUnknown(e.Name, "engine unknown")
+	if e.Version != "" {
+		s += " " + e.Version
+	}
+	switch d := date(e.DatabaseDate); {
+	case e.DatabaseVersion != "" && d != nil:
+		s += ", database " + e.DatabaseVersion + " (" + *d + ")"
+	case e.DatabaseVersion != "":
+		s += ", database " + e.DatabaseVersion + ", database date unknown"
+	case d != nil:
+		s += ", database of " + *d
+	default:
+		s += ", database date unknown"
+	}
+	return s
+}
+
+// malwareErrorLine says why a malware scan is an error.
+func malwareErrorLine(m *malware.Result) string {
+	switch {
+	case m.Error != "":
+		return "malware scan failed: " + m.Error
+	case len(m.Problems)+m.MoreProblems > 0:
+		return fmt.Sprintf("malware scan incomplete: %d files not fully scanned; the image is not known to be clean",
+			len(m.Problems)+m.MoreProblems)
+	}
+	return "malware scan did not complete; the image is not known to be clean"
+}
+
+// writeSecretsTable writes the secrets part: the verdict and the rules it
+// rests on, what was scanned, and the secrets found (never their values).
+func writeSecretsTable(bw *bufio.Writer, s *secrets.Result) error {
+	p := func(format string, args ...any) { fmt.Fprintf(bw, format, args...) }
+	status := secretsStatus(s)
+	p("\nSecrets: %s — %s\n", status, secretsEngineLine(s.Engine))
+	counts := fmt.Sprintf("Scanned %d files (%s): %d found", s.Files, sizeCell(s.Bytes), len(s.Findings))
+	if s.Allowlisted > 0 {
+		counts += fmt.Sprintf(", %d allowlisted", s.Allowlisted)
+	}
+	if s.SkippedLarge > 0 {
+		counts += fmt.Sprintf(", %d files over the size limit not scanned", s.SkippedLarge)
+	}
+	if s.SkippedBinary > 0 {
+		counts += fmt.Sprintf(", %d binary files not scanned", s.SkippedBinary)
+	}
+	p("%s\n", counts)
+	if len(s.Findings) > 0 {
+		tw := newTable(bw)
+		tw.row("RULE\tPATH\tLAYER\tLINE\tFINGERPRINT")
+		for i := range s.Findings {
+			f := &s.Findings[i]
+			line := "-"
+			if f.Line > 0 {
+				line = fmt.Sprint(f.Line)
+			}
+			tw.rowf("%s\t%s\t%s\t%s\t%s\n", f.RuleID, secretWhere(f), shortDigest(f.LayerDigest), line, orDash(f.Fingerprint))
+		}
+		if err := tw.flush(); err != nil {
+			return err
+		}
+	}
+	if status == secrets.Error {
+		msg := "secret scan did not complete; the image is not known to be free of secrets"
+		if s.Error != "" {
+			msg = "secret scan failed: " + s.Error
+		}
+		p("\nERROR: %s\n", msg)
+	}
+	return nil
+}
+
+// secretsEngineLine names the detector and its rules, e.g. "gitleaks
+// v8.30.1, 222 rules".
+func secretsEngineLine(e secrets.Engine) string {
+	s := orUnknown(e.Name, "detector unknown")
+	if e.Version != "" {
+		s += " " + e.Version
+	}
+	s += fmt.Sprintf(", %d rules", e.Rules)
+	if e.Config != "" {
+		s += ", config " + e.Config
+	}
+	if e.Allowlist != "" {
+		s += ", allowlist " + e.Allowlist
+	}
+	return s
+}
+
+// sizeCell shows a byte count in binary units: "512 B", "1.5 KiB".
+func sizeCell(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit && exp < 5; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 func subjectLine(in Input) string {
