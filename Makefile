@@ -22,8 +22,13 @@ test: deps tools lint unit fuzz
 
 ## deps: Debian packages the tests use (installed when missing; needs root and the package registry).
 deps:
-	@command -v rpmbuild >/dev/null || { echo "make: installing rpm (the RPM inventory test builds a real rpm database)"; \
-		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q rpm; }
+	@missing=""; \
+	command -v rpmbuild >/dev/null || missing="$$missing rpm"; \
+	{ command -v clamd >/dev/null || [ -x /usr/sbin/clamd ]; } && command -v clamdscan >/dev/null || missing="$$missing clamav-daemon"; \
+	if [ -n "$$missing" ]; then \
+		echo "make: installing$$missing (rpm: the RPM inventory test builds a real rpm database; clamav-daemon: the malware tests start a real clamd)"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	fi
 
 tools:
 	scripts/tools.sh conformance staticcheck
@@ -44,6 +49,7 @@ fuzz:
 	$(GO) test ./internal/registry -run '^$$' -fuzz '^FuzzUploadChunks$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/imagefs -run '^$$' -fuzz '^FuzzWalkLayer$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/sbom -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/clamd -run '^$$' -fuzz '^FuzzParseVersion$$' -fuzztime $(FUZZTIME)
 
 conformance:
 	$(GO) test -count=1 -v -run TestDistributionSpecConformance ./test/conformance

@@ -331,3 +331,27 @@ func TestRealClamd(t *testing.T) {
 		})
 	}
 }
+
+// FuzzParseVersion: whatever a daemon answers, ParseVersion returns a
+// version with an engine or a protocol error, and never panics.
+func FuzzParseVersion(f *testing.F) {
+	for _, s := range []string{"ClamAV 1.4.6", "ClamAV 1.4.6/27470/Mon Nov 30 09:35:31 2026", "ClamAV 1.4.6/27470", "/", "a b/1/x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		v, err := clamd.ParseVersion(s)
+		if err != nil {
+			var pe *clamd.ProtocolError
+			if !errors.As(err, &pe) || pe.Reply != s {
+				t.Fatalf("ParseVersion(%q) error %v is not a protocol error naming the answer", s, err)
+			}
+			return
+		}
+		if v.Engine == "" || v.EngineVersion == "" || v.Raw != s {
+			t.Fatalf("ParseVersion(%q) = %+v", s, v)
+		}
+		if v.DatabaseVersion != "" && strings.Trim(v.DatabaseVersion, "0123456789") != "" {
+			t.Fatalf("ParseVersion(%q): database version %q is not a number", s, v.DatabaseVersion)
+		}
+	})
+}

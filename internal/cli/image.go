@@ -55,22 +55,32 @@ func (f *imageFlags) inventories(ctx context.Context, g *globals, ref string) ([
 	}
 	var out []inventory.Inventory
 	for _, img := range imgs {
-		g.log.Debug("reading image", "image", ref, "platform", img.Platform, "digest", img.Digest, "attached-sbom", f.attached)
-		var inv inventory.Inventory
-		if f.attached {
-			inv, err = extract.Attached(ctx, img)
-		} else {
-			inv, err = extract.Image(ctx, img, extract.Options{Limits: f.limits, TempDir: f.tempDir, Log: g.log})
-		}
+		inv, err := f.inventory(ctx, g, img)
 		if err != nil {
 			return nil, err
-		}
-		for _, w := range inv.Warnings {
-			g.log.Warn("incomplete inventory", "platform", img.Platform, "problem", w)
 		}
 		out = append(out, inv)
 	}
 	return out, nil
+}
+
+// inventory reads the packages of one image.
+func (f *imageFlags) inventory(ctx context.Context, g *globals, img *imagefs.Image) (inventory.Inventory, error) {
+	g.log.Debug("reading image", "image", img.Name, "platform", img.Platform, "digest", img.Digest, "attached-sbom", f.attached)
+	var inv inventory.Inventory
+	var err error
+	if f.attached {
+		inv, err = extract.Attached(ctx, img)
+	} else {
+		inv, err = extract.Image(ctx, img, extract.Options{Limits: f.limits, TempDir: f.tempDir, Log: g.log})
+	}
+	if err != nil {
+		return inventory.Inventory{}, err
+	}
+	for _, w := range inv.Warnings {
+		g.log.Warn("incomplete inventory", "platform", img.Platform, "problem", w)
+	}
+	return inv, nil
 }
 
 // onePlatform picks the inventory an SBOM describes when an index gave

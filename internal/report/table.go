@@ -152,7 +152,7 @@ func writeMalwareTable(bw *bufio.Writer, m *malware.Result) error {
 	status := malwareStatus(m)
 	p("\nMalware: %s — %s\n", status, malwareEngineLine(m.Engine))
 	notScanned := len(m.Problems) + m.MoreProblems
-	counts := fmt.Sprintf("Scanned %d layers, %d files (%s): %d found", m.Layers, m.Files, sizeCell(m.Bytes), len(m.Findings))
+	counts := fmt.Sprintf("Scanned %s, %s (%s): %d found", count(m.Layers, "layer"), count(int(m.Files), "file"), sizeCell(m.Bytes), len(m.Findings))
 	if notScanned > 0 {
 		counts += fmt.Sprintf(", %d not fully scanned", notScanned)
 	}
@@ -236,7 +236,7 @@ func writeSecretsTable(bw *bufio.Writer, s *secrets.Result) error {
 	p := func(format string, args ...any) { fmt.Fprintf(bw, format, args...) }
 	status := secretsStatus(s)
 	p("\nSecrets: %s — %s\n", status, secretsEngineLine(s.Engine))
-	counts := fmt.Sprintf("Scanned %d files (%s): %d found", s.Files, sizeCell(s.Bytes), len(s.Findings))
+	counts := fmt.Sprintf("Scanned %s (%s): %d found", count(int(s.Files), "file"), sizeCell(s.Bytes), len(s.Findings))
 	if s.Allowlisted > 0 {
 		counts += fmt.Sprintf(", %d allowlisted", s.Allowlisted)
 	}
@@ -478,4 +478,12 @@ func (t *table) flush() error {
 		}
 	}
 	return nil
+}
+
+// count writes "1 file", "2 files".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
