@@ -6,7 +6,7 @@ FUZZTIME ?= 30s
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/cssc-project/cssc/internal/version.Version=$(VERSION)
 
-.PHONY: all build demo test deps lint unit conformance fuzz bench bench-auth bench-scan clients tools clean
+.PHONY: all build demo demo-deps test deps lint unit conformance fuzz bench bench-auth bench-scan clients tools clean
 
 all: build
 
@@ -14,8 +14,13 @@ build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/cssc ./cmd/cssc
 
 ## demo: start cssc on a temporary data directory, push, pull, attach, collect.
-demo: build
+demo: build demo-deps
 	$(GO) run ./cmd/cssc-demo --cssc bin/cssc
+
+## demo-deps: clamd for the demo's malware scan (installed when missing; needs root and the package registry).
+demo-deps:
+	@{ command -v clamd >/dev/null || [ -x /usr/sbin/clamd ]; } || { echo "make: installing clamav-daemon (the demo's malware scan runs a real clamd)"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q clamav-daemon; }
 
 ## test: everything CI runs. Builds the pinned tools it needs (once, into .tools/).
 test: deps tools lint unit fuzz

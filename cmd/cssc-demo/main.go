@@ -189,13 +189,17 @@ func run(ctx context.Context, bin, dataDir string) error {
 	if err := analysis(ctx, bin, addr, filepath.Dir(dataDir)); err != nil {
 		return err
 	}
+	// 5b. Malware and secrets, layer by layer.
+	if err := contentScan(ctx, bin, addr, filepath.Dir(dataDir)); err != nil {
+		return err
+	}
 
 	// 6. Turn authentication on, and see it at work.
 	stop()
 	if err := secured(ctx, bin, dataDir, addr, ref); err != nil {
 		return err
 	}
-	step("demo finished: registry, index, referrers, gc, SBOM and vulnerability scan, access control and the audit trail all work")
+	step("demo finished: registry, index, referrers, gc, SBOM, vulnerability, malware and secret scans, access control and the audit trail all work")
 	return nil
 }
 
