@@ -230,6 +230,7 @@ func TestScanSecrets(t *testing.T) {
 	secretKey := randomToken(2, 40)
 	ghToken := "ghp_" + randomToken(3, 36)
 	glToken := "glpat-" + randomToken(4, 20)
+	dbPassword := randomToken(5, 14)
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -246,7 +247,7 @@ func TestScanSecrets(t *testing.T) {
 			imagetest.Entry{Name: "root/.aws/credentials", Body: "[default]\naws_access_key_id = " + keyID + "\naws_secret_access_key = " + secretKey + "\n"},
 			imagetest.Entry{Name: "etc/ssl/private/server.key", Body: pemKey},
 			imagetest.Entry{Name: "usr/share/doc/app/example.key", Body: pemKey},
-			imagetest.Entry{Name: "app/main.py", Body: "print('hello')\n"},
+			imagetest.Entry{Name: "app/main.py", Body: "print('hello')\nDB = 'postgres://app:" + dbPassword + "@db.internal/app'\n"},
 		),
 	)
 	cf, err := base.ConfigFile()
@@ -270,7 +271,7 @@ func TestScanSecrets(t *testing.T) {
 	if err := os.WriteFile(allow, []byte("allow:\n  - path: /usr/share/doc/**\n    reason: example keys shipped with the docs\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	secretsOf := []string{keyID, secretKey, ghToken, glToken, pemBody}
+	secretsOf := []string{keyID, secretKey, ghToken, glToken, pemBody, dbPassword}
 
 	for _, format := range []string{"json", "sarif", "table"} {
 		code, stdout, stderr := run(t, "scan", ref, "--secrets", "--secrets-allowlist", allow, "--format", format, "--db-dir", noDB)
@@ -303,6 +304,7 @@ func TestScanSecrets(t *testing.T) {
 			"layer aws-access-token /root/.aws/credentials:2",
 			"layer generic-api-key /root/.aws/credentials:3",
 			"layer private-key /etc/ssl/private/server.key:1",
+			"layer url-password /app/main.py:2",
 			"config github-pat Env[GITHUB_TOKEN]:1",
 			"config gitlab-pat history[1].created_by:1",
 		}
@@ -317,7 +319,7 @@ func TestScanSecrets(t *testing.T) {
 	// Without the allowlist the documentation's key is reported too.
 	code, stdout, _ := run(t, "scan", ref, "--secrets", "--format", "json", "--db-dir", noDB)
 	s := decodeContent(t, stdout)
-	if code != 1 || s.Secrets == nil || len(s.Secrets.Findings) != 6 {
+	if code != 1 || s.Secrets == nil || len(s.Secrets.Findings) != 7 {
 		t.Fatalf("without allowlist: exit %d, %+v", code, s.Secrets)
 	}
 }

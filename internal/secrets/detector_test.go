@@ -1,6 +1,7 @@
 package secrets
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -81,11 +82,19 @@ func TestFile(t *testing.T) {
 			}
 		},
 	}, {
-		// No default gitleaks rule matches a password in a URL.
-		name:    "password in a postgres URL: not detected by the default rules",
+		// gitleaks has no rule for it: cssc's url-password rule.
+		name:    "password in a postgres URL",
 		path:    "/app/config.ini",
 		content: "[db]\nurl = postgres://app:" + s.pgPassword + "@db.internal:5432/app\n",
-		want:    func(Finding) []Finding { return nil },
+		want: func(loc Finding) []Finding {
+			return []Finding{want(d, loc, "url-password", 2, s.pgPassword)}
+		},
+	}, {
+		name: "placeholders in URLs are not passwords",
+		path: "/usr/share/doc/app/README",
+		content: "DATABASE_URL=postgres://app:${DB_PASSWORD}@db/app\nsee http://user:password@example.com/ or\n" +
+			"ftp://anonymous:guest@ftp.example.org and amqp://guest:<password>@mq:5672\nhttps://example.com/a:b@c\n",
+		want: func(Finding) []Finding { return nil },
 	}, {
 		name:    "AWS documentation example key: dropped by gitleaks' allowlist",
 		path:    "/usr/share/doc/awscli/README",
@@ -278,13 +287,14 @@ func TestCustomConfig(t *testing.T) {
 	s := testSecrets(t)
 	const urlRule = `
 [[rules]]
-id = "url-credentials"
-description = "Password in a URL"
-regex = '''[a-z][a-z0-9+.-]*://[^/\s:@]+:([^/\s:@]+)@'''
+id = "acme-token"
+description = "ACME Corp. internal API token"
+regex = '''\b(acme_[0-9a-f]{32})\b'''
 secretGroup = 1
-keywords = ["://"]
+keywords = ["acme_"]
 `
-	content := "DATABASE_URL=postgres://app:" + s.pgPassword + "@db/app\nGITHUB_TOKEN=" + s.github + "\n"
+	acme := "acme_" + hex.EncodeToString([]byte(s.pgPassword + "0123456789abcdef"))[:32]
+	content := "ACME_API=" + acme + "\nGITHUB_TOKEN=" + s.github + "\n"
 	def := newDetector(t, Options{})
 	defRules := def.Engine().Rules
 	tests := []struct {
@@ -294,20 +304,20 @@ keywords = ["://"]
 		wantIDs   []string
 	}{
 		{"extra rule on top of the defaults", "[extend]\nuseDefault = true\n" + urlRule,
-			defRules + 1, []string{"url-credentials", "github-pat"}},
-		{"own rules only", urlRule, 1, []string{"url-credentials"}},
+			defRules + 1, []string{"acme-token", "github-pat"}},
+		{"own rules only", urlRule, 1, []string{"acme-token"}},
 		{"a default rule disabled", "[extend]\nuseDefault = true\ndisabledRules = [\"github-pat\"]\n" + urlRule,
 			// generic-api-key, which github-pat overrides, now reports the token.
-			defRules, []string{"url-credentials", "generic-api-key"}},
+			defRules, []string{"acme-token", "generic-api-key"}},
 		{"a default rule given an allowlist", "[extend]\nuseDefault = true\n" + urlRule +
 			"\n[[rules]]\nid = \"github-pat\"\n[[rules.allowlists]]\nregexes = ['''^" + s.github + "$''']\n",
-			defRules + 1, []string{"url-credentials", "generic-api-key"}},
+			defRules + 1, []string{"acme-token", "generic-api-key"}},
 		{"a global allowlist aimed at a default rule", "[extend]\nuseDefault = true\n" + urlRule +
 			"\n[[allowlists]]\ntargetRules = [\"github-pat\"]\nregexes = ['''^" + s.github + "$''']\n",
-			defRules + 1, []string{"url-credentials", "generic-api-key"}},
+			defRules + 1, []string{"acme-token", "generic-api-key"}},
 		{"a global allowlist", "[extend]\nuseDefault = true\n" + urlRule +
 			"\n[[allowlists]]\nregexes = ['''^" + s.github + "$''']\n",
-			defRules + 1, []string{"url-credentials"}},
+			defRules + 1, []string{"acme-token"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -326,8 +336,8 @@ keywords = ["://"]
 				if !reflect.DeepEqual(ids, tt.wantIDs) {
 					t.Fatalf("rules found %v, want %v", ids, tt.wantIDs)
 				}
-				if got[0].Fingerprint != Fingerprint([]byte(s.pgPassword)) || got[0].Line != 1 {
-					t.Errorf("url-credentials finding %+v: want line 1 and the password's fingerprint", got[0])
+				if got[0].Fingerprint != Fingerprint([]byte(acme)) || got[0].Line != 1 {
+					t.Errorf("acme-token finding %+v: want line 1 and the password's fingerprint", got[0])
 				}
 			}
 		})

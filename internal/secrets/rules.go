@@ -4,6 +4,7 @@ package secrets
 
 import (
 	"bytes"
+	_ "embed"
 	"errors"
 	"fmt"
 	"io"
@@ -15,9 +16,17 @@ import (
 	"github.com/zricethezav/gitleaks/v8/config"
 )
 
-// loadRules returns gitleaks' configuration: its default rules when file
-// is empty, else the rules of file (gitleaks' TOML format), merged into the
-// default rules when file says `[extend] useDefault = true`.
+// csscRules are the rules cssc adds to gitleaks' defaults (a file in
+// gitleaks' format that extends them): together they are the default
+// rules.
+//
+//go:embed cssc-rules.toml
+var csscRules string
+
+// loadRules returns gitleaks' configuration: the default rules (gitleaks'
+// own and cssc's) when file is empty, else the rules of file (gitleaks'
+// TOML format), merged into the default rules when file says `[extend]
+// useDefault = true`.
 //
 // gitleaks' own loader is not used as is: it reads through viper's global
 // instance and, for `extend`, through a package-level depth counter that is
@@ -26,9 +35,9 @@ import (
 // and `extend` is resolved before gitleaks translates the configuration,
 // so gitleaks never takes its extend path.
 func loadRules(file string) (config.Config, error) {
-	def, err := readViperConfig(strings.NewReader(config.DefaultConfig))
+	def, err := defaultRules()
 	if err != nil {
-		return config.Config{}, fmt.Errorf("read gitleaks default rules: %w", err)
+		return config.Config{}, err
 	}
 	if file == "" {
 		cfg, err := translate(def)
@@ -58,6 +67,23 @@ func loadRules(file string) (config.Config, error) {
 		return config.Config{}, fmt.Errorf("gitleaks config %s: no rules (add [[rules]] or `[extend] useDefault = true`)", file)
 	}
 	return cfg, nil
+}
+
+// defaultRules are gitleaks' default rules extended by cssc's.
+func defaultRules() (config.ViperConfig, error) {
+	gl, err := readViperConfig(strings.NewReader(config.DefaultConfig))
+	if err != nil {
+		return config.ViperConfig{}, fmt.Errorf("read gitleaks default rules: %w", err)
+	}
+	own, err := readViperConfig(strings.NewReader(csscRules))
+	if err != nil {
+		return config.ViperConfig{}, fmt.Errorf("read cssc's rules: %w", err)
+	}
+	def, err := extend(gl, own)
+	if err != nil {
+		return config.ViperConfig{}, fmt.Errorf("cssc's rules: %w", err)
+	}
+	return def, nil
 }
 
 // readViperConfig decodes a gitleaks TOML configuration with a private
