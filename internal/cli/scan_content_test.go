@@ -10,7 +10,9 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
 	mrand "math/rand/v2"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -210,6 +212,59 @@ func TestScanMalware(t *testing.T) {
 				t.Error("a report in error says it is complete")
 			}
 		})
+	}
+}
+
+// TestScanClamdStoppedMidScan kills the real clamd while cssc scan runs:
+// a proxy in front of it counts connections and kills the daemon when the
+// tenth file is sent.
+func TestScanClamdStoppedMidScan(t *testing.T) {
+	d := clamdtest.Start(t, clamdtest.Options{})
+	var entries []imagetest.Entry
+	for i := range 100 {
+		entries = append(entries, imagetest.Entry{Name: fmt.Sprintf("data/%03d.txt", i), Body: fmt.Sprint("file ", i)})
+	}
+	ref := writeLayout(t, imagetest.Image(t, imagetest.Layer(t, entries...)))
+	dir, err := os.MkdirTemp("", "clamd-proxy-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	sock := filepath.Join(dir, "proxy.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	target := strings.TrimPrefix(d.Addr, "unix://")
+	go func() {
+		for n := 1; ; n++ {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			if n == 11 { // VERSION, then ten files
+				d.Kill()
+			}
+			go func() {
+				defer func() { _ = c.Close() }()
+				up, err := net.Dial("unix", target)
+				if err != nil {
+					return
+				}
+				defer func() { _ = up.Close() }()
+				go func() { _, _ = io.Copy(up, c) }()
+				_, _ = io.Copy(c, up)
+			}()
+		}
+	}()
+	code, stdout, stderr := run(t, "scan", ref, "--malware", "--clamd", "unix://"+sock, "--format", "json", "--db-dir", filepath.Join(t.TempDir(), "no-db"))
+	if code != 2 || !strings.Contains(stderr, "clamd failed during the scan") {
+		t.Fatalf("exit %d, want 2 saying clamd failed: %s", code, stderr)
+	}
+	s := decodeContent(t, stdout)
+	if s.Malware == nil || s.Malware.Status != "error" || s.Complete {
+		t.Fatalf("malware %+v, complete %v", s.Malware, s.Complete)
 	}
 }
 
