@@ -72,6 +72,11 @@ bench-auth: build
 bench-scan: build
 	bench/scan/run.sh
 
+## bench-malware: cssc's layer-by-layer malware scan beside clamdscan --stream on the extracted tree, same clamd.
+## Uses bench-scan's Debian image (made first when missing); needs clamav-daemon and clamdscan.
+bench-malware: build
+	bench/malware/run.sh
+
 ## clients: the real crane, oras, cosign (and skopeo, ctr if installed) CLIs against cssc.
 clients: build
 	scripts/clients-smoke.sh

@@ -75,6 +75,7 @@ type settings struct {
 	seed                      uint64
 	noBig, keep               bool
 	profileDir                string
+	prepareOnly               bool
 }
 
 func main() {
@@ -92,7 +93,15 @@ func main() {
 	flag.BoolVar(&s.noBig, "no-big", false, "skip the 1 GB image")
 	flag.BoolVar(&s.keep, "keep", false, "keep the run directory (reports, SBOMs, database) and print it")
 	flag.StringVar(&s.profileDir, "profile-dir", "", "write CPU profiles of cssc's stages, run in process, here")
+	flag.BoolVar(&s.prepareOnly, "prepare-only", false, "only make the cached inputs (for bench/malware: with --no-big, the bench image) and exit")
 	flag.Parse()
+	if s.prepareOnly {
+		if _, err := prepare(s); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if s.osvScanner == "" || s.syft == "" {
 		fmt.Fprintln(os.Stderr, "bench: --osv-scanner and --syft are required (bench/scan/run.sh passes them)")
 		os.Exit(2)

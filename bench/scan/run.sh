@@ -5,6 +5,7 @@
 # stored SBOMs. Extra arguments go to the Go program, e.g.
 #   bench/scan/run.sh --rounds 5
 #   bench/scan/run.sh --rounds 3 --profile-dir /tmp/prof
+#   bench/scan/run.sh --prepare-only --no-big   (the inputs only; bench/malware)
 #
 # The Debian root file system is made once with debootstrap (root, network
 # to deb.debian.org) and cached, with the images and OSV data the Go
@@ -38,6 +39,12 @@ if [[ ! -f $ROOTFS/.complete ]]; then
 	)
 	touch "$ROOTFS.tmp/.complete"
 	mv "$ROOTFS.tmp" "$ROOTFS"
+fi
+
+# --prepare-only (bench/malware uses it): make the cached inputs and stop.
+if [[ ${1:-} == --prepare-only ]]; then
+	shift
+	exec go run ./bench/scan --prepare-only --rootfs "$ROOTFS" --cache "$CACHE" "$@"
 fi
 
 [[ -x /usr/bin/time ]] || { echo "bench/scan: GNU time is needed (apt-get install -y time)" >&2; exit 2; }
