@@ -14,7 +14,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/ossf/osv-schema/bindings/go/osvschema"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -363,26 +362,6 @@ func TestWriteRandomLayer(t *testing.T) {
 	}
 	if got := tarEntries(t, out); !slices.Equal(got, want) {
 		t.Errorf("layer holds\n%q\nwant\n%q", got, want)
-	}
-}
-
-func TestParseTime(t *testing.T) {
-	for _, tc := range []struct {
-		in     string
-		rss    int64
-		cpu    time.Duration
-		hasErr bool
-	}{
-		{"35000 1.20 0.30\n", 35000 << 10, 1500 * time.Millisecond, false},
-		{"Command exited with non-zero status 1\n2048 0.00 0.01\n", 2 << 20, 10 * time.Millisecond, false},
-		{"", 0, 0, true},
-		{"Command terminated by signal 9\n", 0, 0, true},
-		{"12 x 0.1\n", 0, 0, true},
-	} {
-		rss, cpu, err := parseTime(tc.in)
-		if rss != tc.rss || cpu != tc.cpu || (err != nil) != tc.hasErr {
-			t.Errorf("parseTime(%q) = %d, %v, %v; want %d, %v, error %v", tc.in, rss, cpu, err, tc.rss, tc.cpu, tc.hasErr)
-		}
 	}
 }
 

@@ -8,9 +8,10 @@ import (
 	"os"
 	"os/exec"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cssc-project/cssc/bench/internal/benchutil"
 )
 
 // tool is one measured command line.
@@ -59,44 +60,14 @@ func (t tool) run(ctx context.Context, image, out, tmpDir string) (measurement, 
 	}
 	m.Exit = cmd.ProcessState.ExitCode()
 	if !slices.Contains(t.OK, m.Exit) {
-		return m, fmt.Errorf("%s exited %d: %s\n%s", t.Name, m.Exit, strings.Join(args, " "), tail(stderr.String(), 2000))
+		return m, fmt.Errorf("%s exited %d: %s\n%s", t.Name, m.Exit, strings.Join(args, " "), benchutil.Tail(stderr.String(), 2000))
 	}
 	data, err := os.ReadFile(metrics)
 	if err != nil {
 		return m, fmt.Errorf("%s: %w", t.Name, err)
 	}
-	if m.MaxRSS, m.CPU, err = parseTime(string(data)); err != nil {
+	if m.MaxRSS, m.CPU, err = benchutil.ParseTime(string(data)); err != nil {
 		return m, fmt.Errorf("%s: %w", t.Name, err)
 	}
 	return m, nil
-}
-
-// parseTime reads GNU time's "%M %U %S" line (the last line: time writes
-// "Command exited with non-zero status N" before it).
-func parseTime(s string) (maxRSS int64, cpu time.Duration, err error) {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	f := strings.Fields(lines[len(lines)-1])
-	if len(f) != 3 {
-		return 0, 0, fmt.Errorf("unexpected output of %s: %q", timeBin, s)
-	}
-	kib, err := strconv.ParseInt(f[0], 10, 64)
-	if err != nil {
-		return 0, 0, fmt.Errorf("unexpected output of %s: %q", timeBin, s)
-	}
-	var secs float64
-	for _, x := range f[1:] {
-		v, err := strconv.ParseFloat(x, 64)
-		if err != nil {
-			return 0, 0, fmt.Errorf("unexpected output of %s: %q", timeBin, s)
-		}
-		secs += v
-	}
-	return kib << 10, time.Duration(secs * float64(time.Second)), nil
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return "…" + s[len(s)-n:]
-	}
-	return s
 }

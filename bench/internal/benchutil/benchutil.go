@@ -3,8 +3,12 @@ package benchutil
 
 import (
 	"errors"
+	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
+	"time"
 )
 
 // Median is the median of v (the mean of the two middle values when v has
@@ -31,4 +35,44 @@ func Parallel(n int, fn func() error) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// TimeBin is GNU time, which reports the command's own rusage; run
+// commands as TimeBin -f TimeFormat -o FILE -- CMD… and read FILE with
+// ParseTime.
+const (
+	TimeBin    = "/usr/bin/time"
+	TimeFormat = "%M %U %S"
+)
+
+// ParseTime reads GNU time's TimeFormat line (the last line: time writes
+// "Command exited with non-zero status N" before it): peak RSS in bytes
+// and user+system CPU.
+func ParseTime(s string) (maxRSS int64, cpu time.Duration, err error) {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	f := strings.Fields(lines[len(lines)-1])
+	if len(f) != 3 {
+		return 0, 0, fmt.Errorf("unexpected output of %s: %q", TimeBin, s)
+	}
+	kib, err := strconv.ParseInt(f[0], 10, 64)
+	if err != nil {
+		return 0, 0, fmt.Errorf("unexpected output of %s: %q", TimeBin, s)
+	}
+	var secs float64
+	for _, x := range f[1:] {
+		v, err := strconv.ParseFloat(x, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("unexpected output of %s: %q", TimeBin, s)
+		}
+		secs += v
+	}
+	return kib << 10, time.Duration(secs * float64(time.Second)), nil
+}
+
+// Tail is the last n bytes of s, for error messages.
+func Tail(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
 }

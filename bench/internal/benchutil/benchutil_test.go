@@ -4,6 +4,7 @@ import (
 	"errors"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestMedian(t *testing.T) {
@@ -39,5 +40,25 @@ func TestParallel(t *testing.T) {
 	})
 	if n.Load() != 4 || !errors.Is(err, errBoom) {
 		t.Fatalf("ran %d times, err %v; want 4 and boom", n.Load(), err)
+	}
+}
+
+func TestParseTime(t *testing.T) {
+	for _, tc := range []struct {
+		in     string
+		rss    int64
+		cpu    time.Duration
+		hasErr bool
+	}{
+		{"35000 1.20 0.30\n", 35000 << 10, 1500 * time.Millisecond, false},
+		{"Command exited with non-zero status 1\n2048 0.00 0.01\n", 2 << 20, 10 * time.Millisecond, false},
+		{"", 0, 0, true},
+		{"Command terminated by signal 9\n", 0, 0, true},
+		{"12 x 0.1\n", 0, 0, true},
+	} {
+		rss, cpu, err := ParseTime(tc.in)
+		if rss != tc.rss || cpu != tc.cpu || (err != nil) != tc.hasErr {
+			t.Errorf("ParseTime(%q) = %d, %v, %v; want %d, %v, error %v", tc.in, rss, cpu, err, tc.rss, tc.cpu, tc.hasErr)
+		}
 	}
 }
