@@ -26,6 +26,7 @@ import (
 
 	"github.com/cssc-project/cssc/internal/clamd/clamdtest"
 	"github.com/cssc-project/cssc/internal/imagefs/imagetest"
+	"github.com/cssc-project/cssc/internal/malware"
 )
 
 // contentScan is the part of the JSON report the malware and secret tests
@@ -128,12 +129,16 @@ func TestScanMalware(t *testing.T) {
 	}
 	_ = zw.Close()
 	overLimits := imagetest.Image(t, imagetest.Layer(t, imagetest.Entry{Name: "srv/many.zip", Body: many.String()}))
-	stale := clamdtest.StartFake(t, func(cmd string, _ []byte) string {
-		if cmd == "VERSION" {
+	stale := clamdtest.StartFake(t, func(cmd string, data []byte) string {
+		switch {
+		case cmd == "VERSION":
 			return "ClamAV 1.4.6/27000/Mon Jun  1 09:00:00 2026"
+		case bytes.Equal(data, malware.LimitsProbe()):
+			return "stream: Heuristics.Limits.Exceeded.MaxRecursion FOUND"
 		}
 		return "stream: OK"
 	})
+	noAlert := clamdtest.Start(t, clamdtest.Options{NoAlertExceedsMax: true})
 
 	infectedRef := writeLayout(t, infected)
 	digests := layerDigests(t, infected)
@@ -190,6 +195,7 @@ func TestScanMalware(t *testing.T) {
 		{name: "clean", ref: writeLayout(t, clean), args: []string{"--clamd", d.Addr}, code: 0, status: "clean"},
 		{name: "clamd not reachable", ref: infectedRef, args: []string{"--clamd", "unix:///nonexistent/clamd.sock"}, code: 2, status: "error", msg: "clamd is not reachable"},
 		{name: "archive over clamd's limits", ref: writeLayout(t, overLimits), args: []string{"--clamd", d.Addr}, code: 2, status: "error", msg: "not fully scanned (Heuristics.Limits.Exceeded.MaxFiles)"},
+		{name: "clamd without AlertExceedsMax", ref: writeLayout(t, clean), args: []string{"--clamd", noAlert.Addr}, code: 2, status: "error", msg: `set "AlertExceedsMax yes"`},
 		{name: "stale database", ref: writeLayout(t, clean), args: []string{"--clamd", stale.Addr}, code: 2, status: "error", msg: "signature database 27000 of 2026-06-01"},
 		{name: "stale database, check off", ref: writeLayout(t, clean), args: []string{"--clamd", stale.Addr, "--clamd-max-age", "0"}, code: 0, status: "clean"},
 		{name: "stale database, longer max age", ref: writeLayout(t, clean), args: []string{"--clamd", stale.Addr, "--clamd-max-age", "3650d"}, code: 0, status: "clean"},

@@ -153,7 +153,8 @@ func newScan(opts Options) *scan {
 	return s
 }
 
-// startMalware asks clamd for its version and judges its database.
+// startMalware asks clamd for its version, judges its database and checks
+// that clamd reports files its limits cut short.
 func (s *scan) startMalware(ctx context.Context) {
 	vctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -170,6 +171,18 @@ func (s *scan) startMalware(ctx context.Context) {
 	}
 	if problem != "" {
 		s.mw.Error = problem
+		return
+	}
+	// clamd without AlertExceedsMax passes what its limits cut short as
+	// clean, and its configuration cannot be read over the socket: ask it
+	// to judge a file that exceeds its recursion limit.
+	res, err := s.opts.Clamd.ScanBytes(vctx, malware.LimitsProbe())
+	if err != nil {
+		s.mw.Error = fmt.Sprintf("clamd failed the limits probe: %v", err)
+		return
+	}
+	if err := malware.CheckLimitsProbe(res.Signature); err != nil {
+		s.mw.Error = err.Error()
 		return
 	}
 	s.mwOn = true

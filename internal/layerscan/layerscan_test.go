@@ -233,6 +233,21 @@ func TestTooLargeForClamd(t *testing.T) {
 	}
 }
 
+// TestClamdWithoutAlertExceedsMax: a real clamd that would pass what its
+// limits cut short as clean is refused before any file is sent.
+func TestClamdWithoutAlertExceedsMax(t *testing.T) {
+	d := clamdtest.Start(t, clamdtest.Options{NoAlertExceedsMax: true})
+	b := build(t, []imagetest.Entry{file("tmp/eicar.com", clamdtest.EICAR())})
+	res, err := layerscan.Run(context.Background(), b.img, layerscan.Options{Clamd: newClient(t, d.Addr)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := res.Malware
+	if m.Status != malware.Error || !strings.Contains(m.Error, `set "AlertExceedsMax yes"`) || m.Files != 0 || len(m.Findings) != 0 {
+		t.Fatalf("%+v", m)
+	}
+}
+
 func TestClamdUnreachable(t *testing.T) {
 	b := build(t, []imagetest.Entry{file("a", []byte("a"))})
 	res, err := layerscan.Run(context.Background(), b.img, layerscan.Options{Clamd: newClient(t, "unix:///nonexistent/clamd.sock")})
@@ -304,6 +319,7 @@ func TestFakeClamd(t *testing.T) {
 		errPart string
 		problem string
 		warn    string
+		probeOK bool // the fake answers the limits probe as tt.scan says
 	}{
 		{name: "fresh official database", version: "ClamAV 1.4.6/27470/Wed Dec  2 09:35:31 2026",
 			scan: func([]byte) string { return "stream: OK" }, status: malware.Clean},
@@ -317,14 +333,21 @@ func TestFakeClamd(t *testing.T) {
 			scan: func([]byte) string { return "what?" }, status: malware.Error, errPart: "clamd failed during the scan"},
 		{name: "clamd's own error is a problem", version: "ClamAV 1.4.6/27470/Wed Dec  2 09:35:31 2026",
 			scan: func([]byte) string { return "stream: Can't allocate memory ERROR" }, status: malware.Error, problem: "Can't allocate memory ERROR"},
+		{name: "limits probe passed as clean: AlertExceedsMax is off", version: "ClamAV 1.4.6/27470/Wed Dec  2 09:35:31 2026", probeOK: true,
+			scan: func([]byte) string { return "stream: OK" }, status: malware.Error, errPart: `set "AlertExceedsMax yes"`},
+		{name: "limits probe fails", version: "ClamAV 1.4.6/27470/Wed Dec  2 09:35:31 2026", probeOK: true,
+			scan: func([]byte) string { return "stream: Out of memory ERROR" }, status: malware.Error, errPart: "clamd failed the limits probe"},
 		{name: "a hang is a timeout", version: "ClamAV 1.4.6/27470/Wed Dec  2 09:35:31 2026",
 			scan: func([]byte) string { <-release; return "stream: OK" }, status: malware.Error, problem: "timed out after 300ms"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := clamdtest.StartFake(t, func(cmd string, data []byte) string {
-				if cmd == "VERSION" {
+				switch {
+				case cmd == "VERSION":
 					return tt.version
+				case bytes.Equal(data, malware.LimitsProbe()) && !tt.probeOK:
+					return "stream: Heuristics.Limits.Exceeded.MaxRecursion FOUND"
 				}
 				return tt.scan(data)
 			})
