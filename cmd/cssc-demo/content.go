@@ -112,7 +112,7 @@ func startClamd(ctx context.Context, dir string) (string, func(), error) {
 	conf := strings.Join([]string{
 		"DatabaseDirectory " + db, "LocalSocket " + sock, "FixStaleSocket yes", "Foreground yes",
 		"LogFile " + filepath.Join(dir, "clamd.log"), "TemporaryDirectory " + dir,
-		"AlertExceedsMax yes", "OfficialDatabaseOnly no", "SelfCheck 0",
+		"AlertExceedsMax yes", "AlertEncrypted yes", "OfficialDatabaseOnly no", "SelfCheck 0",
 	}, "\n") + "\n"
 	if err := os.WriteFile(filepath.Join(dir, "clamd.conf"), []byte(conf), 0o644); err != nil {
 		return "", nil, err

@@ -176,7 +176,10 @@ func (c *Client) Scan(ctx context.Context, r io.Reader) (Result, error) {
 			return err
 		}
 		for {
-			n, rerr := io.ReadFull(r, buf[4:])
+			n, eof, rerr := fill(r, buf[4:])
+			if rerr != nil {
+				return &ReadError{Err: rerr}
+			}
 			if n > 0 {
 				binary.BigEndian.PutUint32(buf[:4], uint32(n))
 				if _, err := conn.Write(buf[:4+n]); err != nil {
@@ -184,19 +187,16 @@ func (c *Client) Scan(ctx context.Context, r io.Reader) (Result, error) {
 				}
 				res.Bytes += int64(n)
 			}
-			if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+			if eof {
 				break
-			}
-			if rerr != nil {
-				return &readError{rerr}
 			}
 		}
 		_, err := conn.Write([]byte{0, 0, 0, 0})
 		return err
 	}()
-	var re *readError
+	var re *ReadError
 	if errors.As(werr, &re) {
-		return res, fmt.Errorf("read the file to scan: %w", re.err)
+		return res, re
 	}
 	return c.verdict(ctx, conn, res, werr)
 }
@@ -258,9 +258,30 @@ func (c *Client) verdict(ctx context.Context, conn net.Conn, res Result, werr er
 	return res, &ProtocolError{Reply: reply}
 }
 
-type readError struct{ err error }
+// ReadError is Scan's failure to read the file it was given (not clamd's
+// fault); nothing was judged.
+type ReadError struct{ Err error }
 
-func (e *readError) Error() string { return e.err.Error() }
+func (e *ReadError) Error() string { return "read the file to scan: " + e.Err.Error() }
+
+func (e *ReadError) Unwrap() error { return e.Err }
+
+// fill reads into buf until it is full or r ends. Only io.EOF ends r: any
+// other error, io.ErrUnexpectedEOF included (a truncated tar entry), is
+// an error, never the end of a clean file.
+func fill(r io.Reader, buf []byte) (n int, eof bool, err error) {
+	for n < len(buf) {
+		m, err := r.Read(buf[n:])
+		n += m
+		if err == io.EOF {
+			return n, true, nil
+		}
+		if err != nil {
+			return n, false, err
+		}
+	}
+	return n, false, nil
+}
 
 // command sends a short command and returns the answer.
 func (c *Client) command(ctx context.Context, cmd string) (string, error) {

@@ -355,3 +355,33 @@ func FuzzParseVersion(f *testing.F) {
 		}
 	})
 }
+
+// truncated reads n bytes, then fails as archive/tar does for a cut entry.
+type truncated struct{ n int }
+
+func (t *truncated) Read(p []byte) (int, error) {
+	if t.n == 0 {
+		return 0, io.ErrUnexpectedEOF
+	}
+	k := min(len(p), t.n)
+	t.n -= k
+	return k, nil
+}
+
+// A reader that fails is never a clean file, even with
+// io.ErrUnexpectedEOF, which io.ReadFull would take for the end.
+func TestScanReadErrorIsNotTheEnd(t *testing.T) {
+	f := startFake(t, func(conn net.Conn, cmd string) {
+		if _, err := readStream(conn); err == nil {
+			_, _ = io.WriteString(conn, "stream: OK\x00")
+		}
+	})
+	c, _ := clamd.New(f.addr)
+	for _, n := range []int{0, 1000, clamd.ChunkSize, 3 * clamd.ChunkSize / 2} {
+		res, err := c.Scan(context.Background(), &truncated{n: n})
+		var re *clamd.ReadError
+		if !errors.As(err, &re) || !errors.Is(err, io.ErrUnexpectedEOF) || res.Found() {
+			t.Errorf("%d bytes then ErrUnexpectedEOF: Scan = %+v, %v; want a read error", n, res, err)
+		}
+	}
+}

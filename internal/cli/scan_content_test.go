@@ -26,7 +26,6 @@ import (
 
 	"github.com/cssc-project/cssc/internal/clamd/clamdtest"
 	"github.com/cssc-project/cssc/internal/imagefs/imagetest"
-	"github.com/cssc-project/cssc/internal/malware"
 )
 
 // contentScan is the part of the JSON report the malware and secret tests
@@ -133,8 +132,9 @@ func TestScanMalware(t *testing.T) {
 		switch {
 		case cmd == "VERSION":
 			return "ClamAV 1.4.6/27000/Mon Jun  1 09:00:00 2026"
-		case bytes.Equal(data, malware.LimitsProbe()):
-			return "stream: Heuristics.Limits.Exceeded.MaxRecursion FOUND"
+		}
+		if a, ok := clamdtest.ProbeAnswer(data); ok {
+			return a
 		}
 		return "stream: OK"
 	})
@@ -249,7 +249,7 @@ func TestScanClamdStoppedMidScan(t *testing.T) {
 			if err != nil {
 				return
 			}
-			if n == 11 { // VERSION, then ten files
+			if n == 13 { // VERSION, the two probes, then ten files
 				d.Kill()
 			}
 			go func() {

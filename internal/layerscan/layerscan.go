@@ -35,6 +35,7 @@ import (
 type Clamd interface {
 	Address() string
 	Version(ctx context.Context) (clamd.Version, error)
+	Ping(ctx context.Context) error
 	Scan(ctx context.Context, r io.Reader) (clamd.Result, error)
 	ScanBytes(ctx context.Context, data []byte) (clamd.Result, error)
 }
@@ -117,10 +118,13 @@ type scan struct {
 	// or failed during the scan).
 	mwOn    bool
 	mwSeq   []int // the sequence number of each malware finding
-	scSeq   []int
-	memory  *semaphore.Weighted
-	buffers bufferPool
-	bufMax  int64
+	probSeq []int // … of each problem
+	scSeq   []int // … of each secret finding
+	// timeouts counts files in a row that timed out.
+	timeouts int
+	memory   *semaphore.Weighted
+	buffers  bufferPool
+	bufMax   int64
 }
 
 func newScan(opts Options) *scan {
@@ -176,14 +180,24 @@ func (s *scan) startMalware(ctx context.Context) {
 	// clamd without AlertExceedsMax passes what its limits cut short as
 	// clean, and its configuration cannot be read over the socket: ask it
 	// to judge a file that exceeds its recursion limit.
-	res, err := s.opts.Clamd.ScanBytes(vctx, malware.LimitsProbe())
-	if err != nil {
-		s.mw.Error = fmt.Sprintf("clamd failed the limits probe: %v", err)
-		return
-	}
-	if err := malware.CheckLimitsProbe(res.Signature); err != nil {
-		s.mw.Error = err.Error()
-		return
+	// The same for encrypted archives and documents (AlertEncrypted).
+	for _, p := range []struct {
+		name  string
+		data  []byte
+		check func(string) error
+	}{
+		{"limits", malware.LimitsProbe(), malware.CheckLimitsProbe},
+		{"encryption", malware.EncryptedProbe(), malware.CheckEncryptedProbe},
+	} {
+		res, err := s.opts.Clamd.ScanBytes(vctx, p.data)
+		if err != nil {
+			s.mw.Error = fmt.Sprintf("clamd failed the %s probe: %v", p.name, err)
+			return
+		}
+		if err := p.check(res.Signature); err != nil {
+			s.mw.Error = err.Error()
+			return
+		}
 	}
 	s.mwOn = true
 }
@@ -215,9 +229,10 @@ func (s *scan) scanConfig(img *imagefs.Image) {
 
 // job is one file read into memory.
 type job struct {
-	seq   int
-	entry imagefs.Entry
-	data  []byte
+	seq    int
+	entry  imagefs.Entry
+	data   []byte
+	charge int64 // what it holds of the memory budget
 }
 
 // walk streams the layers, feeding the workers.
@@ -233,7 +248,7 @@ func (s *scan) walk(ctx context.Context, img *imagefs.Image) error {
 			for j := range jobs {
 				s.scanFile(wctx, j)
 				s.buffers.put(j.data)
-				s.memory.Release(int64(len(j.data)))
+				s.memory.Release(j.charge)
 			}
 		}()
 	}
@@ -307,21 +322,24 @@ func (v *visitor) Entry(e imagefs.Entry, r io.Reader) error {
 		s.scanMalware(v.ctx, v.seq, e, nil, r)
 		return nil
 	}
-	if err := s.memory.Acquire(v.ctx, e.Size); err != nil {
+	// The budget counts what the pooled buffer really holds (its size
+	// class), not only what the file fills.
+	charge := int64(1) << sizeClass(int(e.Size))
+	if err := s.memory.Acquire(v.ctx, charge); err != nil {
 		return err
 	}
 	data := s.buffers.get(int(e.Size))
 	if _, err := io.ReadFull(r, data); err != nil {
 		s.buffers.put(data)
-		s.memory.Release(e.Size)
+		s.memory.Release(charge)
 		return fmt.Errorf("read %s: %w", e.Path, err)
 	}
 	select {
-	case v.jobs <- job{seq: v.seq, entry: e, data: data}:
+	case v.jobs <- job{seq: v.seq, entry: e, data: data, charge: charge}:
 		return nil
 	case <-v.ctx.Done():
 		s.buffers.put(data)
-		s.memory.Release(e.Size)
+		s.memory.Release(charge)
 		return v.ctx.Err()
 	}
 }
@@ -339,6 +357,11 @@ func (s *scan) scanFile(ctx context.Context, j job) {
 	}
 }
 
+// maxTimeouts is how many files in a row may time out before the scan
+// stops: a clamd that answers PING but judges nothing in time would
+// otherwise hold the scan for FileTimeout per file.
+const maxTimeouts = 3
+
 // scanMalware sends one file to clamd, from memory (data) or streaming
 // (r), and records the verdict.
 func (s *scan) scanMalware(ctx context.Context, seq int, e imagefs.Entry, data []byte, r io.Reader) {
@@ -351,49 +374,95 @@ func (s *scan) scanMalware(ctx context.Context, seq int, e imagefs.Entry, data [
 	} else {
 		res, err = s.opts.Clamd.Scan(fctx, r)
 	}
+	timedOut := err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded)
+	var alive error
+	if timedOut {
+		// Is clamd still there? A short PING tells a slow file from a
+		// daemon that stopped answering.
+		pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)
+		alive = s.opts.Clamd.Ping(pctx)
+		pcancel()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	problem := func(reason string) {
+		n := len(s.mw.Problems)
+		s.mw.AddProblem(malware.Problem{Layer: e.Layer, LayerDigest: e.LayerDigest, Path: e.Path, Reason: reason})
+		if len(s.mw.Problems) > n {
+			s.probSeq = append(s.probSeq, seq)
+		}
+	}
+	if err == nil && res.Signature != "" && malware.Unscanned(res.Signature) == "" {
+		// A detection counts whatever happened to other files.
+		s.mw.Files++
+		s.mw.Bytes += res.Bytes
+		s.addFinding(seq, malware.Finding{Layer: e.Layer, LayerDigest: e.LayerDigest, Path: e.Path, Signature: res.Signature})
+		s.log.Debug("malware found", "layer", e.LayerDigest, "path", e.Path, "signature", res.Signature)
+		return
+	}
 	if !s.mwOn {
 		return // clamd failed on another file: that is the result
 	}
-	problem := func(reason string) {
-		s.mw.AddProblem(malware.Problem{Layer: e.Layer, LayerDigest: e.LayerDigest, Path: e.Path, Reason: reason})
+	if !timedOut {
+		s.timeouts = 0
 	}
+	var re *clamd.ReplyError
+	var readErr *clamd.ReadError
 	switch {
-	case err == nil && res.Signature == "":
+	case err == nil && res.Bytes != e.Size:
+		problem(fmt.Sprintf("not scanned whole: %d of its %d bytes were sent", res.Bytes, e.Size))
+	case err == nil && res.Signature != "":
 		s.mw.Files++
 		s.mw.Bytes += res.Bytes
-	case err == nil && malware.NotFullyScanned(res.Signature):
-		s.mw.Files++
-		s.mw.Bytes += res.Bytes
-		problem(fmt.Sprintf("not fully scanned (%s): the file exceeds one of clamd's limits; raise it in clamd.conf", res.Signature))
+		problem(malware.Unscanned(res.Signature))
 	case err == nil:
 		s.mw.Files++
 		s.mw.Bytes += res.Bytes
-		s.mw.Findings = append(s.mw.Findings, malware.Finding{Layer: e.Layer, LayerDigest: e.LayerDigest, Path: e.Path, Signature: res.Signature})
-		s.mwSeq = append(s.mwSeq, seq)
-		s.log.Debug("malware found", "layer", e.LayerDigest, "path", e.Path, "signature", res.Signature)
 	case errors.Is(err, clamd.ErrTooLarge):
 		problem(fmt.Sprintf("not scanned (too large: %d bytes is over clamd's StreamMaxLength; raise StreamMaxLength, MaxFileSize and MaxScanSize in clamd.conf)", e.Size))
+	case errors.As(err, &readErr):
+		// The layer could not be read (the walk reports why): not
+		// clamd's fault, and not scanned.
+		problem("not scanned: " + err.Error())
 	case ctx.Err() != nil:
 		// The whole scan stopped (cancelled, or a layer failed): the
 		// walk's error says why.
 		if s.mw.Error == "" {
 			s.mw.Error = fmt.Sprintf("scan stopped at %s: %v", e.Path, ctx.Err())
 		}
-	case errors.Is(err, context.DeadlineExceeded):
+	case timedOut:
 		problem(fmt.Sprintf("not scanned: timed out after %s", s.opts.FileTimeout))
-	default:
-		var re *clamd.ReplyError
-		if errors.As(err, &re) {
-			problem("not scanned: " + err.Error())
-			return
+		s.timeouts++
+		switch {
+		case alive != nil:
+			s.mw.Error = fmt.Sprintf("clamd stopped answering during the scan (a file timed out after %s at %s, then PING failed: %v)", s.opts.FileTimeout, e.Path, alive)
+			s.mwOn = false
+		case s.timeouts >= maxTimeouts:
+			s.mw.Error = fmt.Sprintf("clamd judged none of %d files in a row within %s (the last at %s): stopped the scan", s.timeouts, s.opts.FileTimeout, e.Path)
+			s.mwOn = false
 		}
+	case errors.As(err, &re):
+		problem("not scanned: " + err.Error())
+	default:
 		// The connection or the protocol failed: clamd is down or not
 		// clamd. Stop sending files; the scan is an error.
 		s.mw.Error = fmt.Sprintf("clamd failed during the scan (at %s in layer %d): %v", e.Path, e.Layer, err)
 		s.mwOn = false
 	}
+}
+
+// MaxFindings is how many findings of each kind a result lists; the rest
+// are counted (a hostile image could hold millions).
+const MaxFindings = 10000
+
+// addFinding records a malware finding (s.mu held).
+func (s *scan) addFinding(seq int, f malware.Finding) {
+	if len(s.mw.Findings) >= MaxFindings {
+		s.mw.MoreFindings++
+		return
+	}
+	s.mw.Findings = append(s.mw.Findings, f)
+	s.mwSeq = append(s.mwSeq, seq)
 }
 
 // scanSecrets looks for secrets in one file.
@@ -418,6 +487,10 @@ func (s *scan) scanSecrets(j job) {
 	}
 	s.sc.Allowlisted += allowlisted
 	for _, f := range kept {
+		if len(s.sc.Findings) >= MaxFindings {
+			s.sc.MoreFindings++
+			continue
+		}
 		s.sc.Findings = append(s.sc.Findings, f)
 		s.scSeq = append(s.scSeq, j.seq)
 	}
@@ -428,6 +501,12 @@ func (s *scan) scanSecrets(j job) {
 func (s *scan) finish() {
 	if s.mw != nil {
 		s.mw.Findings = inOrder(s.mw.Findings, s.mwSeq)
+		if len(s.probSeq) == len(s.mw.Problems) {
+			s.mw.Problems = inOrder(s.mw.Problems, s.probSeq)
+		}
+		if s.mw.MoreFindings > 0 {
+			s.mw.Warnings = append(s.mw.Warnings, fmt.Sprintf("%d more files with malware are not listed (at most %d are)", s.mw.MoreFindings, MaxFindings))
+		}
 		s.mw.Finish()
 	}
 	if s.sc != nil {

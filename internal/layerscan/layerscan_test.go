@@ -172,6 +172,12 @@ func TestMalware(t *testing.T) {
 			findings: []want{{0, "/tmp/eicar.com", clamdtest.EICARHash}},
 			problems: []want{{0, "/srv/many.zip", "not fully scanned (Heuristics.Limits.Exceeded.MaxFiles)"}},
 		},
+		{
+			name:   "an encrypted archive is an error",
+			layers: [][]imagetest.Entry{{file("srv/sealed.zip", malware.EncryptedProbe()), file("etc/hostname", []byte("box\n"))}},
+			status: malware.Error, files: 2,
+			problems: []want{{0, "/srv/sealed.zip", "not scanned (Heuristics.Encrypted.Zip): the file is encrypted"}},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -218,9 +224,8 @@ func TestMalware(t *testing.T) {
 
 func TestTooLargeForClamd(t *testing.T) {
 	d := clamdtest.Start(t, clamdtest.Options{Config: []string{"StreamMaxLength 1M"}})
-	big := bytes.Repeat([]byte{'a'}, 2<<20)
 	for _, size := range []int{2 << 20, 6 << 20} { // held in memory, and streamed
-		b := build(t, []imagetest.Entry{file("ok.txt", []byte("fine")), file("big.bin", big[:0]), file("huge.bin", bytes.Repeat([]byte{'b'}, size))})
+		b := build(t, []imagetest.Entry{file("ok.txt", []byte("fine")), file("huge.bin", bytes.Repeat([]byte{'b'}, size))})
 		res, err := layerscan.Run(context.Background(), b.img, layerscan.Options{Clamd: newClient(t, d.Addr)})
 		if err != nil {
 			t.Fatal(err)
@@ -233,18 +238,76 @@ func TestTooLargeForClamd(t *testing.T) {
 	}
 }
 
-// TestClamdWithoutAlertExceedsMax: a real clamd that would pass what its
-// limits cut short as clean is refused before any file is sent.
-func TestClamdWithoutAlertExceedsMax(t *testing.T) {
-	d := clamdtest.Start(t, clamdtest.Options{NoAlertExceedsMax: true})
-	b := build(t, []imagetest.Entry{file("tmp/eicar.com", clamdtest.EICAR())})
-	res, err := layerscan.Run(context.Background(), b.img, layerscan.Options{Clamd: newClient(t, d.Addr)})
-	if err != nil {
-		t.Fatal(err)
+// TestClamdWithoutAlerts: a real clamd that would pass what its limits
+// cut short, or encrypted archives, as clean is refused before any file
+// is sent.
+func TestClamdWithoutAlerts(t *testing.T) {
+	for _, tt := range []struct {
+		opts clamdtest.Options
+		want string
+	}{
+		{clamdtest.Options{NoAlertExceedsMax: true}, `set "AlertExceedsMax yes"`},
+		{clamdtest.Options{NoAlertEncrypted: true}, `set "AlertEncrypted yes"`},
+	} {
+		d := clamdtest.Start(t, tt.opts)
+		b := build(t, []imagetest.Entry{file("tmp/eicar.com", clamdtest.EICAR())})
+		res, err := layerscan.Run(context.Background(), b.img, layerscan.Options{Clamd: newClient(t, d.Addr)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := res.Malware
+		if m.Status != malware.Error || !strings.Contains(m.Error, tt.want) || m.Files != 0 || len(m.Findings) != 0 {
+			t.Fatalf("%+v: %+v", tt.opts, m)
+		}
 	}
-	m := res.Malware
-	if m.Status != malware.Error || !strings.Contains(m.Error, `set "AlertExceedsMax yes"`) || m.Files != 0 || len(m.Findings) != 0 {
-		t.Fatalf("%+v", m)
+}
+
+// TestClamdHangs: a clamd that takes every file but judges none stops the
+// scan after a few files, whether it still answers PING or not.
+func TestClamdHangs(t *testing.T) {
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	var entries []imagetest.Entry
+	for i := range 40 {
+		entries = append(entries, file(fmt.Sprintf("f/%02d", i), []byte(fmt.Sprint(i))))
+	}
+	b := build(t, entries)
+	for _, tt := range []struct {
+		name string
+		ping bool
+		want string
+	}{
+		{"answers PING", true, "clamd judged none of 3 files in a row within 200ms"},
+		{"PING hangs too", false, "clamd stopped answering during the scan"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var scans atomic.Int64
+			f := clamdtest.StartFake(t, func(cmd string, data []byte) string {
+				switch {
+				case cmd == "VERSION":
+					return "ClamAV 1.4.6"
+				case cmd == "PING" && tt.ping:
+					return "PONG"
+				}
+				if a, ok := clamdtest.ProbeAnswer(data); ok {
+					return a
+				}
+				scans.Add(1)
+				<-release
+				return "stream: OK"
+			})
+			res, err := layerscan.Run(context.Background(), b.img, layerscan.Options{Clamd: newClient(t, f.Addr), FileTimeout: 200 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := res.Malware
+			if m.Status != malware.Error || !strings.Contains(m.Error, tt.want) {
+				t.Fatalf("status %s, error %q; want %q", m.Status, m.Error, tt.want)
+			}
+			if n := scans.Load(); n > int64(3+2*layerscan.DefaultWorkers) { // of 40
+				t.Errorf("%d files were sent to a clamd that judges none", n)
+			}
+		})
 	}
 }
 
@@ -343,11 +406,14 @@ func TestFakeClamd(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := clamdtest.StartFake(t, func(cmd string, data []byte) string {
-				switch {
-				case cmd == "VERSION":
+				if cmd == "VERSION" {
 					return tt.version
-				case bytes.Equal(data, malware.LimitsProbe()) && !tt.probeOK:
-					return "stream: Heuristics.Limits.Exceeded.MaxRecursion FOUND"
+				}
+				if cmd == "PING" {
+					return "PONG"
+				}
+				if a, ok := clamdtest.ProbeAnswer(data); ok && !tt.probeOK {
+					return a
 				}
 				return tt.scan(data)
 			})

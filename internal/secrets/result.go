@@ -71,6 +71,9 @@ type Result struct {
 	Findings []Finding
 	// Allowlisted counts findings the allowlist removed.
 	Allowlisted int
+	// MoreFindings counts findings beyond those listed (a scanner lists
+	// a bounded number).
+	MoreFindings int
 	// Error says why the scan failed; empty when it did not.
 	Error string
 	// Files and Bytes count the files scanned; SkippedLarge the files
@@ -87,7 +90,7 @@ func (r *Result) Finish() {
 	switch {
 	case r.Error != "":
 		r.Status = Error
-	case len(r.Findings) > 0:
+	case len(r.Findings) > 0 || r.MoreFindings > 0:
 		r.Status = Found
 	default:
 		r.Status = Clean

@@ -49,6 +49,9 @@ type Options struct {
 	// NoAlertExceedsMax runs clamd as it runs by default: passing what
 	// its limits cut short as clean (cssc must refuse it).
 	NoAlertExceedsMax bool
+	// NoAlertEncrypted runs clamd passing encrypted archives and
+	// documents as clean, as it does by default.
+	NoAlertEncrypted bool
 }
 
 // Daemon is a running clamd.
@@ -96,10 +99,13 @@ func Start(t testing.TB, opts Options) *Daemon {
 		"SelfCheck 0",
 		"OfficialDatabaseOnly no",
 	}
+	// cssc requires both: without them clamd passes what exceeds its
+	// limits, and encrypted archives, as clean.
 	if !opts.NoAlertExceedsMax {
-		// cssc requires it: without it clamd passes what exceeds its
-		// limits as clean.
 		conf = append(conf, "AlertExceedsMax yes")
+	}
+	if !opts.NoAlertEncrypted {
+		conf = append(conf, "AlertEncrypted yes")
 	}
 	if opts.TCP {
 		port := freePort(t)

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/cssc-project/cssc/internal/malware"
 )
 
 // Fake is a scripted stand-in for clamd, for what a real clamd cannot be
@@ -73,4 +75,17 @@ func StartFake(t testing.TB, answer func(cmd string, stream []byte) string) *Fak
 		}
 	}()
 	return &Fake{Addr: "unix://" + sock}
+}
+
+// ProbeAnswer is what a clamd configured as cssc requires (AlertExceedsMax
+// and AlertEncrypted) answers to cssc's probes; ok is false for any other
+// stream. Fakes use it to pass the probes.
+func ProbeAnswer(stream []byte) (answer string, ok bool) {
+	switch {
+	case bytes.Equal(stream, malware.LimitsProbe()):
+		return "stream: Heuristics.Limits.Exceeded.MaxRecursion FOUND", true
+	case bytes.Equal(stream, malware.EncryptedProbe()):
+		return "stream: Heuristics.Encrypted.Zip FOUND", true
+	}
+	return "", false
 }
