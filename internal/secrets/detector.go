@@ -25,6 +25,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"regexp"
 	"runtime/debug"
 	"slices"
 	"sort"
@@ -234,6 +235,22 @@ func Fingerprint(secret []byte) string {
 	return "sha256:" + hex.EncodeToString(sum[:8])
 }
 
+// plainName matches the names a finding's path may show: variable and
+// label names, nothing that could be a value.
+var plainName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_./-]{0,127}$`)
+
+// fieldName is how a finding's path names an Env entry's or a label's
+// key: the key itself when it is a plain name in which no rule finds a
+// secret, else "#" and its index (Env: in order; labels: in key order),
+// since the key is then part of what must not be shown (an Env entry
+// without "=", a token used as a label key).
+func (d *Detector) fieldName(key string, index int) string {
+	if plainName.MatchString(key) && len(d.detect(key, "")) == 0 {
+		return key
+	}
+	return fmt.Sprintf("#%d", index)
+}
+
 // Config scans the image configuration cf: each Env entry ("KEY=value",
 // path "Env[KEY]"), each label (path "Labels[key]", text "key=value"),
 // Entrypoint and Cmd (joined by spaces), OnBuild triggers
@@ -261,17 +278,17 @@ func (d *Detector) Config(cf *v1.ConfigFile, layers []string) (kept []Finding, a
 	}
 
 	c := cf.Config
-	for _, e := range c.Env {
+	for i, e := range c.Env {
 		key, _, _ := strings.Cut(e, "=")
-		scan("Env["+key+"]", -1, e)
+		scan("Env["+d.fieldName(key, i)+"]", -1, e)
 	}
 	labels := make([]string, 0, len(c.Labels))
 	for k := range c.Labels {
 		labels = append(labels, k)
 	}
 	sort.Strings(labels)
-	for _, k := range labels {
-		scan("Labels["+k+"]", -1, k+"="+c.Labels[k])
+	for i, k := range labels {
+		scan("Labels["+d.fieldName(k, i)+"]", -1, k+"="+c.Labels[k])
 	}
 	scan("Entrypoint", -1, strings.Join(c.Entrypoint, " "))
 	scan("Cmd", -1, strings.Join(c.Cmd, " "))

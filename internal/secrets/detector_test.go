@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -493,9 +494,23 @@ func TestNothingShowsTheSecret(t *testing.T) {
 		all = append(all, got...)
 	}
 	got, _ := d.Config(&v1.ConfigFile{
-		Config:  v1.Config{Env: []string{"GITHUB_TOKEN=" + s.github, "AWS_SECRET_ACCESS_KEY=" + s.awsSecret}},
+		Config: v1.Config{
+			// The last three put the secret into the key: an entry without
+			// "=", one with ": ", a token as a label key.
+			Env:    []string{"GITHUB_TOKEN=" + s.github, "AWS_SECRET_ACCESS_KEY=" + s.awsSecret, s.github, "TOKEN: " + s.github},
+			Labels: map[string]string{"gh." + s.github: "x", "org.example.title": "app"},
+		},
 		History: []v1.History{{CreatedBy: "ENV GITLAB_TOKEN=" + s.gitlab}},
 	}, nil)
+	var paths []string
+	for _, f := range got {
+		paths = append(paths, f.Path)
+	}
+	for _, want := range []string{"Env[GITHUB_TOKEN]", "Env[#2]", "Env[#3]", "Labels[#0]"} {
+		if !slices.Contains(paths, want) {
+			t.Errorf("configuration findings %q lack %s", paths, want)
+		}
+	}
 	all = append(all, got...)
 	if len(all) < 10 {
 		t.Fatalf("only %d findings: the test would prove little", len(all))
