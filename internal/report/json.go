@@ -47,6 +47,7 @@ type jsonMalware struct {
 	Findings     []jsonMalwareFinding `json:"findings"`
 	Problems     []jsonMalwareProblem `json:"problems"`
 	MoreProblems int                  `json:"more_problems"`
+	MoreFindings int                  `json:"more_findings"`
 	Layers       int                  `json:"layers"`
 	Files        int64                `json:"files"`
 	Bytes        int64                `json:"bytes"`
@@ -80,6 +81,7 @@ type jsonSecrets struct {
 	Engine        jsonSecretsEngine   `json:"engine"`
 	Findings      []jsonSecretFinding `json:"findings"`
 	Allowlisted   int                 `json:"allowlisted"`
+	MoreFindings  int                 `json:"more_findings"`
 	Files         int64               `json:"files"`
 	Bytes         int64               `json:"bytes"`
 	SkippedLarge  int64               `json:"skipped_large"`
@@ -291,7 +293,7 @@ func toJSONMalware(m *malware.Result) *jsonMalware {
 			DatabaseVersion: m.Engine.DatabaseVersion, DatabaseDate: timestamp(m.Engine.DatabaseDate)},
 		Findings:     make([]jsonMalwareFinding, 0, len(m.Findings)),
 		Problems:     make([]jsonMalwareProblem, 0, len(m.Problems)),
-		MoreProblems: m.MoreProblems, Layers: m.Layers, Files: m.Files, Bytes: m.Bytes,
+		MoreProblems: m.MoreProblems, MoreFindings: m.MoreFindings, Layers: m.Layers, Files: m.Files, Bytes: m.Bytes,
 	}
 	for _, f := range m.Findings {
 		out.Findings = append(out.Findings, jsonMalwareFinding{Layer: f.Layer, LayerDigest: f.LayerDigest, Path: f.Path, Signature: f.Signature})
@@ -311,7 +313,7 @@ func toJSONSecrets(s *secrets.Result) *jsonSecrets {
 		Engine: jsonSecretsEngine{Name: s.Engine.Name, Version: s.Engine.Version, Rules: s.Engine.Rules,
 			Config: s.Engine.Config, Allowlist: s.Engine.Allowlist},
 		Findings:    make([]jsonSecretFinding, 0, len(s.Findings)),
-		Allowlisted: s.Allowlisted, Files: s.Files, Bytes: s.Bytes,
+		Allowlisted: s.Allowlisted, MoreFindings: s.MoreFindings, Files: s.Files, Bytes: s.Bytes,
 		SkippedLarge: s.SkippedLarge, SkippedBinary: s.SkippedBinary,
 	}
 	for _, f := range s.Findings {

@@ -648,11 +648,11 @@ var (
 			{"layer": 0, "layer_digest": "` + layerOS + `", "path": "/tmp/eicar.com", "signature": "Win.Test.EICAR_HDB-1"},
 			{"layer": 1, "layer_digest": "` + layerApp + `", "path": "/app/lib/bundle 1.zip", "signature": "Eicar-Signature"},
 			{"layer": 1, "layer_digest": "` + layerApp + `", "path": "/app/eicar.txt", "signature": "Win.Test.EICAR_HDB-1"}],
-		"problems": [], "more_problems": 0, "layers": 2, "files": 1234, "bytes": 5242880}`
+		"problems": [], "more_problems": 0, "more_findings": 0, "layers": 2, "files": 1234, "bytes": 5242880}`
 	malwareCleanJSON = `{"status": "clean", "error": "", "warnings": [],
 		"engine": {"name": "ClamAV", "version": "1.4.6", "address": "unix:///run/clamav/clamd.ctl",
 			"database_version": "27470", "database_date": "2026-04-30T08:00:00Z"},
-		"findings": [], "problems": [], "more_problems": 0, "layers": 2, "files": 1234, "bytes": 5242880}`
+		"findings": [], "problems": [], "more_problems": 0, "more_findings": 0, "layers": 2, "files": 1234, "bytes": 5242880}`
 	malwareIncompleteJSON = `{"status": "error", "error": "", "warnings": ["database date unknown"],
 		"engine": {"name": "ClamAV", "version": "1.4.6", "address": "tcp://127.0.0.1:3310",
 			"database_version": "", "database_date": null},
@@ -660,10 +660,10 @@ var (
 		"problems": [
 			{"layer": 0, "layer_digest": "` + layerOS + `", "path": "/opt/big.iso", "reason": "not scanned (too large: 130 MiB; clamd's StreamMaxLength is lower)"},
 			{"layer": 1, "layer_digest": "` + layerApp + `", "path": "/app/bomb.zip", "reason": "not fully scanned (Heuristics.Limits.Exceeded.MaxFiles)"}],
-		"more_problems": 3, "layers": 2, "files": 20, "bytes": 1536}`
+		"more_problems": 3, "more_findings": 0, "layers": 2, "files": 20, "bytes": 1536}`
 	malwareDownJSON = `{"status": "error", "error": "connect to clamd at unix:///run/clamav/clamd.ctl: connection refused", "warnings": [],
 		"engine": {"name": "", "version": "", "address": "unix:///run/clamav/clamd.ctl", "database_version": "", "database_date": null},
-		"findings": [], "problems": [], "more_problems": 0, "layers": 0, "files": 0, "bytes": 0}`
+		"findings": [], "problems": [], "more_problems": 0, "more_findings": 0, "layers": 0, "files": 0, "bytes": 0}`
 	secretsFoundJSON = `{"status": "found", "error": "",
 		"engine": {"name": "gitleaks", "version": "v8.30.1", "rules": 222, "config": "", "allowlist": "/etc/cssc/secrets-allow.toml"},
 		"findings": [
@@ -675,13 +675,13 @@ var (
 				"source": "config", "path": "Env[GITHUB_TOKEN]", "layer": null, "layer_digest": "", "line": 1, "fingerprint": "sha256:e3d5a9bc106cfd98"},
 			{"rule_id": "github-pat", "description": "Uncovered a GitHub Personal Access Token, potentially leading to unauthorized repository access and sensitive content exposure.",
 				"source": "config", "path": "history[3].created_by", "layer": null, "layer_digest": "", "line": 1, "fingerprint": "sha256:e3d5a9bc106cfd98"}],
-		"allowlisted": 1, "files": 900, "bytes": 3145728, "skipped_large": 2, "skipped_binary": 40}`
+		"allowlisted": 1, "more_findings": 0, "files": 900, "bytes": 3145728, "skipped_large": 2, "skipped_binary": 40}`
 	secretsCleanJSON = `{"status": "clean", "error": "",
 		"engine": {"name": "gitleaks", "version": "v8.30.1", "rules": 222, "config": "", "allowlist": "/etc/cssc/secrets-allow.toml"},
-		"findings": [], "allowlisted": 0, "files": 900, "bytes": 3145728, "skipped_large": 0, "skipped_binary": 0}`
+		"findings": [], "allowlisted": 0, "more_findings": 0, "files": 900, "bytes": 3145728, "skipped_large": 0, "skipped_binary": 0}`
 	secretsFailedJSON = `{"status": "error", "error": "read layer 1 (` + layerApp + `): unexpected EOF",
 		"engine": {"name": "gitleaks", "version": "v8.30.1", "rules": 222, "config": "", "allowlist": "/etc/cssc/secrets-allow.toml"},
-		"findings": [], "allowlisted": 0, "files": 10, "bytes": 2048, "skipped_large": 0, "skipped_binary": 0}`
+		"findings": [], "allowlisted": 0, "more_findings": 0, "files": 10, "bytes": 2048, "skipped_large": 0, "skipped_binary": 0}`
 )
 
 // The fixtures' fingerprints are those of their secret values (the
@@ -1063,7 +1063,7 @@ func TestSARIFScans(t *testing.T) {
 		{"clean", scanInput(nil, malwareClean(), secretsClean()), nil, nil,
 			"[" + clamavExtension + "," + gitleaksExtension + "]", `[{"executionSuccessful": true}]`, true},
 		{"not fully scanned, secret scan failed", scanInput(nil, malwareIncomplete(), secretsFailed()),
-			[]string{"malware:Win.Test.EICAR_HDB-1", report.NotScannedRule},
+			[]string{"malware:Win.Test.EICAR_HDB-1", report.NotScannedRule, report.ScanErrorRule},
 			[]sarifResult{
 				{"malware:Win.Test.EICAR_HDB-1", "critical", "error", "/app/eicar.txt", 0,
 					"Malware Win.Test.EICAR_HDB-1 found in /app/eicar.txt (layer 1, " + layerApp + ").", layerApp, 1.0, ""},
@@ -1073,6 +1073,8 @@ func TestSARIFScans(t *testing.T) {
 					"not fully scanned (Heuristics.Limits.Exceeded.MaxFiles)", layerApp, 1.0, ""},
 				{report.NotScannedRule, "unknown", "warning", "", 0,
 					"3 more files were not fully scanned for malware (not listed).", nil, nil, ""},
+				{report.ScanErrorRule, "unknown", "error", "", 0,
+					"secret scan failed: read layer 1 (" + layerApp + "): unexpected EOF", nil, nil, ""},
 			},
 			`[{"name": "ClamAV", "rules": [], "version": "1.4.6", "properties": {"address": "tcp://127.0.0.1:3310", "databaseDate": "unknown", "kind": "malware"}}, ` +
 				gitleaksExtension + `]`,
@@ -1080,7 +1082,9 @@ func TestSARIFScans(t *testing.T) {
 				{"level": "error", "message": {"text": "malware scan incomplete: 5 files not fully scanned"}},
 				{"level": "error", "message": {"text": "secret scan failed: read layer 1 (` + layerApp + `): unexpected EOF"}},
 				{"level": "warning", "message": {"text": "malware scan: database date unknown"}}]}]`, false},
-		{"engine down", scanInput(nil, malwareDown(), nil), nil, nil,
+		{"engine down", scanInput(nil, malwareDown(), nil), []string{report.ScanErrorRule},
+			[]sarifResult{{report.ScanErrorRule, "unknown", "error", "", 0,
+				"malware scan failed: connect to clamd at unix:///run/clamav/clamd.ctl: connection refused", nil, nil, ""}},
 			`[{"name": "unknown malware engine", "rules": [], "properties": {"address": "unix:///run/clamav/clamd.ctl", "databaseDate": "unknown", "kind": "malware"}}]`,
 			`[{"executionSuccessful": false, "toolExecutionNotifications": [
 				{"level": "error", "message": {"text": "malware scan failed: connect to clamd at unix:///run/clamav/clamd.ctl: connection refused"}}]}]`, false},

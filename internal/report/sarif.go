@@ -157,11 +157,45 @@ func sarifRun(in Input) *sarif.Run {
 			run.AddResult(secretResult(f, id, idx))
 		}
 	}
+	// A scan that failed as a whole is a result too: a verifier that reads
+	// only results (Ratify) must not take it for a clean image.
+	var failed []string
+	if m := in.Malware; m != nil && m.Error != "" {
+		failed = append(failed, "malware scan failed: "+m.Error)
+	}
+	if s := in.Secrets; s != nil && s.Error != "" {
+		failed = append(failed, "secret scan failed: "+s.Error)
+	}
+	if len(failed) > 0 {
+		idx := len(driver.Rules)
+		driver.Rules = append(driver.Rules, scanErrorRule())
+		for _, msg := range failed {
+			run.AddResult(sarif.NewRuleResult(ScanErrorRule).WithRuleIndex(idx).WithLevel("error").
+				WithMessage(sarif.NewTextMessage(msg)).WithLocations([]*sarif.Location{}))
+		}
+	}
 	if inv := scanInvocation(in); inv != nil {
 		run.Invocations = []*sarif.Invocation{inv}
 	}
 	run.Properties = runProperties(in)
 	return run
+}
+
+// ScanErrorRule is the SARIF rule id of the results that stand for a
+// malware or secret scan that failed as a whole (engine unreachable,
+// database too old, layers unreadable).
+const ScanErrorRule = "CSSC-SCAN-ERROR"
+
+func scanErrorRule() *sarif.ReportingDescriptor {
+	text := "A malware or secret scan that could not be done"
+	help := "Severity: UNKNOWN\nThe scan failed as a whole (the engine was unreachable or misconfigured, its database too old, or the image's layers unreadable): the image is not known to be clean."
+	return sarif.NewRule(ScanErrorRule).
+		WithName("ScanFailed").
+		WithShortDescription(sarif.NewMultiformatMessageString(text)).
+		WithFullDescription(sarif.NewMultiformatMessageString(text)).
+		WithHelp(&sarif.MultiformatMessageString{Text: &help}).
+		WithDefaultConfiguration(&sarif.ReportingConfiguration{Level: "error"}).
+		WithProperties(sarif.Properties{"tags": []string{"UNKNOWN"}, "severity": "unknown"})
 }
 
 // malwareRule describes the detections of one signature.

@@ -269,6 +269,9 @@ func writeSecretsTable(bw *bufio.Writer, s *secrets.Result) error {
 		}
 		p("\nERROR: %s\n", msg)
 	}
+	if s.MoreFindings > 0 {
+		p("and %d more findings not listed\n", s.MoreFindings)
+	}
 	return nil
 }
 
