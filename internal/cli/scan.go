@@ -49,9 +49,11 @@ versions, the file and layer of each package, and the base OS's end of life.
 
 Malware: every file of every layer is sent to clamd (INSTREAM) — a file
 deleted in a later layer still ships in the image and is reported with its
-layer. clamd unpacks archives itself; run it with "AlertExceedsMax yes" so a
-file over its limits is reported (as "not fully scanned", an error) instead of
-passing silently. A signature database older than --clamd-max-age is an error.
+layer. clamd unpacks archives itself; it must run with "AlertExceedsMax yes"
+and "AlertEncrypted yes" (cssc checks both with two small probes before each
+scan), so a file over its limits or encrypted is reported ("not scanned", an
+error) instead of passing silently. A signature database older than
+--clamd-max-age is an error.
 
 Secrets: text files up to --secrets-max-size in every layer, and the image
 configuration (Env, Labels, Cmd, history), with gitleaks' rules. Reports name
