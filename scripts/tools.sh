@@ -25,9 +25,10 @@ ORAS_VERSION=v1.3.6                                    # oras.land/oras (cmd/ora
 COSIGN_VERSION=v2.6.5                                  # github.com/sigstore/cosign/v2 (cmd/cosign)
 OSV_SCANNER_VERSION=v2.5.0                             # github.com/google/osv-scanner/v2 (cmd/osv-scanner)
 SYFT_VERSION=v1.20.0                                   # github.com/anchore/syft (cmd/syft)
+NOTATION_VERSION=v1.3.2                                # github.com/notaryproject/notation (cmd/notation; the proxy lists no versions and refuses go install, an exact download works)
 # ----------------------------------------------------------------------------------------------
 
-TOOLS=(conformance registry staticcheck crane oras cosign osv-scanner syft)
+TOOLS=(conformance registry staticcheck crane oras cosign osv-scanner syft notation)
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 TOOLS_DIR="$ROOT/.tools"
@@ -65,6 +66,10 @@ tool_spec() {
 	syft)
 		VERSION=$SYFT_VERSION MODULE=github.com/anchore/syft PKG=./cmd/syft
 		LDFLAGS="-X main.version=${SYFT_VERSION#v}" ;;
+	notation)
+		VERSION=$NOTATION_VERSION MODULE=github.com/notaryproject/notation PKG=./cmd/notation
+		LDFLAGS="-X github.com/notaryproject/notation/internal/version.Version=$NOTATION_VERSION -X github.com/notaryproject/notation/internal/version.BuildMetadata="
+		METHOD=copy ;;
 	*)
 		echo "tools: unknown tool '$1' (known: ${TOOLS[*]})" >&2
 		exit 2 ;;
