@@ -131,6 +131,18 @@ data for their ecosystem (unless --allow-missing-data). A scan never reports
 				if err != nil {
 					return err
 				}
+				// Both an inventory and a layer scan read every layer: for
+				// a registry image, download each layer once.
+				if vs != nil && !img.attached && (lopts.Clamd != nil || lopts.Secrets != nil) {
+					dir, err := os.MkdirTemp(img.tempDir, "cssc-layers-")
+					if err != nil {
+						return fmt.Errorf("layer cache: %w", err)
+					}
+					defer func() { _ = os.RemoveAll(dir) }()
+					for _, im := range imgs {
+						im.CacheLayers(dir)
+					}
+				}
 				for _, im := range imgs {
 					in := report.Input{Tool: tool, GeneratedAt: now, Subject: inventory.Subject{Name: im.Name, Digest: im.Digest, Index: im.Index, Platform: im.Platform}}
 					if vs != nil {

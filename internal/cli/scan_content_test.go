@@ -13,19 +13,28 @@ import (
 	"io"
 	mrand "math/rand/v2"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/cssc-project/cssc/internal/clamd/clamdtest"
 	"github.com/cssc-project/cssc/internal/imagefs/imagetest"
+	"github.com/cssc-project/cssc/internal/server/servertest"
 )
 
 // contentScan is the part of the JSON report the malware and secret tests
@@ -406,6 +415,57 @@ func TestScanAll(t *testing.T) {
 	}
 	if !strings.Contains(stderr, "vulnerabilities, 1 file with malware, 1 secret found") {
 		t.Errorf("stderr %q", stderr)
+	}
+}
+
+// TestScanAllDownloadsLayersOnce: with --all, the inventory and the layer
+// scan both read every layer; from a registry, each layer is downloaded
+// once.
+func TestScanAllDownloadsLayersOnce(t *testing.T) {
+	d := clamdtest.Start(t, clamdtest.Options{})
+	db := importRecords(t)
+	img, err := mutate.AppendLayers(scanImage(t), imagetest.Layer(t, imagetest.Entry{Name: "tmp/eicar.com", Body: string(clamdtest.EICAR())}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := servertest.Start(t, servertest.Config(filepath.Join(t.TempDir(), "data")))
+	target, err := url.Parse("http://" + ts.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	gets := map[string]int{}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	counting := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/blobs/") {
+			mu.Lock()
+			gets[path.Base(r.URL.Path)]++
+			mu.Unlock()
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(counting.Close)
+	host := strings.TrimPrefix(counting.URL, "http://")
+	r, err := name.ParseReference(host + "/team/app:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(r, img); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	clear(gets)
+	mu.Unlock()
+	code, _, stderr := run(t, "scan", r.String(), "--all", "--clamd", d.Addr, "--db-dir", db, "--format", "json")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1: %s", code, stderr)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, l := range layerDigests(t, img) {
+		if gets[l] != 1 {
+			t.Errorf("layer %s downloaded %d times, want once (all GETs: %v)", l, gets[l], gets)
+		}
 	}
 }
 

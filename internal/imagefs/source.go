@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/cache"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
@@ -112,6 +113,21 @@ func openRemote(ctx context.Context, ref string, opts OpenOptions) ([]*Image, er
 	}
 	imgs, err := single(ref, img, desc.Digest.String(), opts, false)
 	return fromRegistry(imgs, r.Context(), ropts), err
+}
+
+// FromRegistry reports whether img is read from a registry (each read of a
+// layer is a download).
+func (img *Image) FromRegistry() bool { return img.remote != nil }
+
+// CacheLayers makes an image read from a registry keep each layer it
+// downloads in dir, so that a second pass over the layers (a package
+// inventory, then a malware scan) reads them from disk instead of
+// downloading them again. Every read is still verified against the
+// layer's digest. It does nothing for images read from local files.
+func (img *Image) CacheLayers(dir string) {
+	if img.FromRegistry() {
+		img.Image = cache.Image(img.Image, cache.NewFilesystemCache(dir))
+	}
 }
 
 // fromRegistry records where the images came from, for Attached.
