@@ -101,6 +101,7 @@ func NewRoot(stdout, stderr io.Writer) *cobra.Command {
 		newSBOMCmd(g),
 		newScanCmd(g),
 		newDBCmd(g),
+		newKeyCmd(g),
 	)
 	return root
 }
