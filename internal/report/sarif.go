@@ -187,15 +187,10 @@ func sarifRun(in Input) *sarif.Run {
 const ScanErrorRule = "CSSC-SCAN-ERROR"
 
 func scanErrorRule() *sarif.ReportingDescriptor {
-	text := "A malware or secret scan that could not be done"
-	help := "Severity: UNKNOWN\nThe scan failed as a whole (the engine was unreachable or misconfigured, its database too old, or the image's layers unreadable): the image is not known to be clean."
-	return sarif.NewRule(ScanErrorRule).
-		WithName("ScanFailed").
-		WithShortDescription(sarif.NewMultiformatMessageString(text)).
-		WithFullDescription(sarif.NewMultiformatMessageString(text)).
-		WithHelp(&sarif.MultiformatMessageString{Text: &help}).
-		WithDefaultConfiguration(&sarif.ReportingConfiguration{Level: "error"}).
-		WithProperties(sarif.Properties{"tags": []string{"UNKNOWN"}, "severity": "unknown"})
+	return unknownRule(ScanErrorRule, "ScanFailed", "error",
+		"A malware or secret scan that could not be done",
+		"The scan failed as a whole (the engine was unreachable or misconfigured, its database too old, or the image's layers unreadable): the image is not known to be clean.",
+		"UNKNOWN")
 }
 
 // malwareRule describes the detections of one signature.
@@ -226,15 +221,10 @@ func malwareResult(f *malware.Finding, ruleID string, ruleIndex int) *sarif.Resu
 }
 
 func notScannedRule() *sarif.ReportingDescriptor {
-	text := "A file that could not be (fully) scanned for malware"
-	help := "Severity: UNKNOWN\nThe malware scanning engine could not scan the file, or not all of it (too large, over the engine's archive limits, a timeout). The file is neither clean nor infected as far as this scan knows."
-	return sarif.NewRule(NotScannedRule).
-		WithName("FileNotScanned").
-		WithShortDescription(sarif.NewMultiformatMessageString(text)).
-		WithFullDescription(sarif.NewMultiformatMessageString(text)).
-		WithHelp(&sarif.MultiformatMessageString{Text: &help}).
-		WithDefaultConfiguration(&sarif.ReportingConfiguration{Level: "warning"}).
-		WithProperties(sarif.Properties{"tags": []string{"malware", "UNKNOWN"}, "severity": "unknown"})
+	return unknownRule(NotScannedRule, "FileNotScanned", "warning",
+		"A file that could not be (fully) scanned for malware",
+		"The malware scanning engine could not scan the file, or not all of it (too large, over the engine's archive limits, a timeout). The file is neither clean nor infected as far as this scan knows.",
+		"malware", "UNKNOWN")
 }
 
 func notScannedResult(p *malware.Problem, ruleIndex int) *sarif.Result {
@@ -436,15 +426,23 @@ func vulnerabilityRule(f *match.Finding) *sarif.ReportingDescriptor {
 }
 
 func noDataRule() *sarif.ReportingDescriptor {
-	text := "A package that could not be checked for vulnerabilities"
-	help := "Severity: UNKNOWN\nThe vulnerability database has no data for the package's ecosystem, or the package's version or a record could not be evaluated. The package is neither clean nor vulnerable as far as this scan knows."
-	return sarif.NewRule(NoDataRule).
-		WithName("PackageNotChecked").
+	return unknownRule(NoDataRule, "PackageNotChecked", "warning",
+		"A package that could not be checked for vulnerabilities",
+		"The vulnerability database has no data for the package's ecosystem, or the package's version or a record could not be evaluated. The package is neither clean nor vulnerable as far as this scan knows.",
+		"vulnerability", "security", "UNKNOWN")
+}
+
+// unknownRule is a rule for what a scan could not judge: severity
+// UNKNOWN, first in its help text as Ratify reads it.
+func unknownRule(id, name, level, text, help string, tags ...string) *sarif.ReportingDescriptor {
+	help = "Severity: UNKNOWN\n" + help
+	return sarif.NewRule(id).
+		WithName(name).
 		WithShortDescription(sarif.NewMultiformatMessageString(text)).
 		WithFullDescription(sarif.NewMultiformatMessageString(text)).
 		WithHelp(&sarif.MultiformatMessageString{Text: &help}).
-		WithDefaultConfiguration(&sarif.ReportingConfiguration{Level: "warning"}).
-		WithProperties(sarif.Properties{"tags": []string{"vulnerability", "security", "UNKNOWN"}, "severity": "unknown"})
+		WithDefaultConfiguration(&sarif.ReportingConfiguration{Level: level}).
+		WithProperties(sarif.Properties{"tags": tags, "severity": "unknown"})
 }
 
 func findingResult(f *match.Finding, ruleIndex int) *sarif.Result {
