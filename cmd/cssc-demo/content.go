@@ -19,7 +19,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/cssc-project/cssc/internal/clamd"
+	"github.com/cssc-project/cssc/internal/clamd/clamdproc"
 )
 
 // eicar is the EICAR anti-virus test file, assembled at run time so that
@@ -92,13 +92,6 @@ func contentScan(ctx context.Context, bin, addr, work string) error {
 // startClamd starts clamd in dir with a one-signature database and
 // returns its address and a function that stops it.
 func startClamd(ctx context.Context, dir string) (string, func(), error) {
-	bin, err := exec.LookPath("clamd")
-	if err != nil {
-		if _, serr := os.Stat("/usr/sbin/clamd"); serr != nil {
-			return "", nil, errors.New("clamd is not installed: apt-get install clamav-daemon (make demo installs it)")
-		}
-		bin = "/usr/sbin/clamd"
-	}
 	db := filepath.Join(dir, "db")
 	if err := os.MkdirAll(db, 0o755); err != nil {
 		return "", nil, err
@@ -117,30 +110,10 @@ func startClamd(ctx context.Context, dir string) (string, func(), error) {
 	if err := os.WriteFile(filepath.Join(dir, "clamd.conf"), []byte(conf), 0o644); err != nil {
 		return "", nil, err
 	}
-	cmd := exec.Command(bin, "--config-file="+filepath.Join(dir, "clamd.conf"))
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		return "", nil, fmt.Errorf("start clamd: %w", err)
-	}
-	stop := func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
 	addr := "unix://" + sock
-	c, err := clamd.New(addr)
+	p, err := clamdproc.Start(ctx, "", filepath.Join(dir, "clamd.conf"), addr, filepath.Join(dir, "clamd.out"), 60*time.Second)
 	if err != nil {
-		stop()
-		return "", nil, err
+		return "", nil, fmt.Errorf("%w (make demo installs clamav-daemon)", err)
 	}
-	for deadline := time.Now().Add(60 * time.Second); ; {
-		pctx, cancel := context.WithTimeout(ctx, time.Second)
-		err := c.Ping(pctx)
-		cancel()
-		if err == nil {
-			return addr, stop, nil
-		}
-		if time.Now().After(deadline) {
-			stop()
-			return "", nil, fmt.Errorf("clamd did not start: %v\n%s", err, out.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	return addr, p.Kill, nil
 }

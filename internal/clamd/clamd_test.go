@@ -4,13 +4,10 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"io"
 	"math/rand/v2"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -86,70 +83,6 @@ func TestParseVersion(t *testing.T) {
 	}
 }
 
-// fakeClamd serves one scripted answer per connection on a unix socket.
-// handle gets the command and, for INSTREAM, the bytes it received (read
-// chunk by chunk as clamd does) and returns what to answer.
-type fakeClamd struct {
-	addr string
-}
-
-func startFake(t *testing.T, handle func(conn net.Conn, cmd string)) *fakeClamd {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "fake-clamd-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	sock := filepath.Join(dir, "s")
-	l, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = l.Close() })
-	go func() {
-		for {
-			conn, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer func() { _ = conn.Close() }()
-				var cmd []byte
-				b := make([]byte, 1)
-				for {
-					if _, err := conn.Read(b); err != nil {
-						return
-					}
-					if b[0] == 0 {
-						break
-					}
-					cmd = append(cmd, b[0])
-				}
-				handle(conn, strings.TrimPrefix(string(cmd), "z"))
-			}()
-		}
-	}()
-	return &fakeClamd{addr: "unix://" + sock}
-}
-
-// readStream reads INSTREAM chunks up to the zero-length one.
-func readStream(r io.Reader) ([]byte, error) {
-	var out bytes.Buffer
-	for {
-		var hdr [4]byte
-		if _, err := io.ReadFull(r, hdr[:]); err != nil {
-			return nil, err
-		}
-		n := binary.BigEndian.Uint32(hdr[:])
-		if n == 0 {
-			return out.Bytes(), nil
-		}
-		if _, err := io.CopyN(&out, r, int64(n)); err != nil {
-			return nil, err
-		}
-	}
-}
-
 func TestScanProtocol(t *testing.T) {
 	payload := make([]byte, 3*clamd.ChunkSize+17)
 	for i := range payload {
@@ -188,12 +121,12 @@ func TestScanProtocol(t *testing.T) {
 		for method, scan := range methods {
 			t.Run(tt.name+"/"+method, func(t *testing.T) {
 				got := make(chan []byte, 1)
-				f := startFake(t, func(conn net.Conn, cmd string) {
+				addr := clamdtest.StartServer(t, func(conn net.Conn, r io.Reader, cmd string) {
 					if cmd != "INSTREAM" {
 						_, _ = io.WriteString(conn, "UNKNOWN COMMAND\x00")
 						return
 					}
-					data, err := readStream(conn)
+					data, err := clamdtest.ReadStream(r)
 					if err != nil {
 						got <- nil
 						return
@@ -201,7 +134,7 @@ func TestScanProtocol(t *testing.T) {
 					got <- data
 					tt.answer(conn, data)
 				})
-				c, err := clamd.New(f.addr)
+				c, err := clamd.New(addr)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -241,11 +174,11 @@ func TestScanProtocol(t *testing.T) {
 func TestScanTimesOut(t *testing.T) {
 	release := make(chan struct{})
 	t.Cleanup(func() { close(release) })
-	f := startFake(t, func(conn net.Conn, cmd string) {
-		_, _ = readStream(conn)
+	addr := clamdtest.StartServer(t, func(conn net.Conn, r io.Reader, cmd string) {
+		_, _ = clamdtest.ReadStream(r)
 		<-release // never answers in time
 	})
-	c, _ := clamd.New(f.addr)
+	c, _ := clamd.New(addr)
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	_, err := c.Scan(ctx, strings.NewReader("x"))
@@ -371,12 +304,12 @@ func (t *truncated) Read(p []byte) (int, error) {
 // A reader that fails is never a clean file, even with
 // io.ErrUnexpectedEOF, which io.ReadFull would take for the end.
 func TestScanReadErrorIsNotTheEnd(t *testing.T) {
-	f := startFake(t, func(conn net.Conn, cmd string) {
-		if _, err := readStream(conn); err == nil {
+	addr := clamdtest.StartServer(t, func(conn net.Conn, r io.Reader, cmd string) {
+		if _, err := clamdtest.ReadStream(r); err == nil {
 			_, _ = io.WriteString(conn, "stream: OK\x00")
 		}
 	})
-	c, _ := clamd.New(f.addr)
+	c, _ := clamd.New(addr)
 	for _, n := range []int{0, 1000, clamd.ChunkSize, 3 * clamd.ChunkSize / 2} {
 		res, err := c.Scan(context.Background(), &truncated{n: n})
 		var re *clamd.ReadError

@@ -10,14 +10,12 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/cssc-project/cssc/internal/clamd"
+	"github.com/cssc-project/cssc/internal/clamd/clamdproc"
 )
 
 // The signature names clamd reports for the test database (clamd appends
@@ -59,8 +57,8 @@ type Daemon struct {
 	// Addr is its address for clamd.New ("unix://…" or "tcp://…").
 	Addr string
 	// Dir holds its configuration, database, socket and log.
-	Dir string
-	cmd *exec.Cmd
+	Dir  string
+	proc *clamdproc.Process
 }
 
 // Start writes a database and configuration into a temporary directory,
@@ -68,17 +66,9 @@ type Daemon struct {
 // ends. It fails the test with instructions when clamd is not installed.
 func Start(t testing.TB, opts Options) *Daemon {
 	t.Helper()
-	bin, err := exec.LookPath("clamd")
+	bin, err := clamdproc.Binary()
 	if err != nil {
-		for _, p := range []string{"/usr/sbin/clamd", "/usr/local/sbin/clamd"} {
-			if _, serr := os.Stat(p); serr == nil {
-				bin, err = p, nil
-				break
-			}
-		}
-	}
-	if err != nil {
-		t.Fatalf("clamd is not installed: apt-get install -y clamav-daemon (make test installs it)")
+		t.Fatalf("%v (make test installs it)", err)
 	}
 	// A unix socket path must be short (108 bytes): t.TempDir can be long.
 	dir, err := os.MkdirTemp("", "clamd-")
@@ -121,50 +111,17 @@ func Start(t testing.TB, opts Options) *Daemon {
 	if err := os.WriteFile(cfg, []byte(strings.Join(conf, "\n")+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	d.cmd = exec.Command(bin, "--config-file="+cfg)
-	out, err := os.Create(filepath.Join(dir, "clamd.out"))
+	proc, err := clamdproc.Start(context.Background(), bin, cfg, d.Addr, filepath.Join(dir, "clamd.out"), 60*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.cmd.Stdout, d.cmd.Stderr = out, out
-	d.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := d.cmd.Start(); err != nil {
-		t.Fatalf("start clamd: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = d.cmd.Wait(); _ = out.Close(); close(exited) }()
-	t.Cleanup(func() {
-		_ = d.cmd.Process.Kill()
-		<-exited
-	})
-	c, err := clamd.New(d.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		perr := c.Ping(ctx)
-		cancel()
-		if perr == nil {
-			return d
-		}
-		select {
-		case <-exited:
-			log, _ := os.ReadFile(filepath.Join(dir, "clamd.out"))
-			t.Fatalf("clamd exited at start:\n%s", log)
-		default:
-		}
-		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(filepath.Join(dir, "clamd.out"))
-			t.Fatalf("clamd did not answer PING within 60 s: %v\n%s", perr, log)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	d.proc = proc
+	t.Cleanup(proc.Kill)
+	return d
 }
 
 // Kill stops the daemon at once (SIGKILL), as a crash would.
-func (d *Daemon) Kill() { _ = d.cmd.Process.Kill() }
+func (d *Daemon) Kill() { d.proc.Kill() }
 
 // WriteDatabase writes the test signatures into dir.
 func WriteDatabase(dir string) error {

@@ -27,6 +27,26 @@ type Fake struct {
 // StartFake serves answer on a unix socket until the test ends.
 func StartFake(t testing.TB, answer func(cmd string, stream []byte) string) *Fake {
 	t.Helper()
+	addr := StartServer(t, func(conn net.Conn, r io.Reader, cmd string) {
+		var stream []byte
+		if cmd == "INSTREAM" {
+			var err error
+			if stream, err = ReadStream(r); err != nil {
+				return
+			}
+		}
+		_, _ = io.WriteString(conn, answer(cmd, stream)+"\x00")
+	})
+	return &Fake{Addr: addr}
+}
+
+// StartServer serves handle on a unix socket until the test ends and
+// returns its address ("unix://…"). For each connection handle gets the
+// command, without its "z" prefix and null terminator, and a reader of
+// what the client sends after it; it writes whatever it likes to conn,
+// which is closed when it returns.
+func StartServer(t testing.TB, handle func(conn net.Conn, r io.Reader, cmd string)) string {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "fake-clamd-")
 	if err != nil {
 		t.Fatal(err)
@@ -51,30 +71,29 @@ func StartFake(t testing.TB, answer func(cmd string, stream []byte) string) *Fak
 				if err != nil {
 					return
 				}
-				cmd = strings.TrimSuffix(strings.TrimPrefix(cmd, "z"), "\x00")
-				var stream []byte
-				if cmd == "INSTREAM" {
-					var buf bytes.Buffer
-					for {
-						var hdr [4]byte
-						if _, err := io.ReadFull(br, hdr[:]); err != nil {
-							return
-						}
-						n := binary.BigEndian.Uint32(hdr[:])
-						if n == 0 {
-							break
-						}
-						if _, err := io.CopyN(&buf, br, int64(n)); err != nil {
-							return
-						}
-					}
-					stream = buf.Bytes()
-				}
-				_, _ = io.WriteString(conn, answer(cmd, stream)+"\x00")
+				handle(conn, br, strings.TrimSuffix(strings.TrimPrefix(cmd, "z"), "\x00"))
 			}()
 		}
 	}()
-	return &Fake{Addr: "unix://" + sock}
+	return "unix://" + sock
+}
+
+// ReadStream reads INSTREAM chunks up to the zero-length one.
+func ReadStream(r io.Reader) ([]byte, error) {
+	var out bytes.Buffer
+	for {
+		var hdr [4]byte
+		if _, err := io.ReadFull(r, hdr[:]); err != nil {
+			return nil, err
+		}
+		n := binary.BigEndian.Uint32(hdr[:])
+		if n == 0 {
+			return out.Bytes(), nil
+		}
+		if _, err := io.CopyN(&out, r, int64(n)); err != nil {
+			return nil, err
+		}
+	}
 }
 
 // ProbeAnswer is what a clamd configured as cssc requires (AlertExceedsMax
