@@ -36,7 +36,7 @@ deps:
 	fi
 
 tools:
-	scripts/tools.sh conformance staticcheck
+	scripts/tools.sh conformance staticcheck notation cosign
 
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \

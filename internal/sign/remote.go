@@ -1,0 +1,112 @@
+package sign
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/registry"
+	"oras.land/oras-go/v2/registry/remote"
+	"oras.land/oras-go/v2/registry/remote/auth"
+	"oras.land/oras-go/v2/registry/remote/credentials"
+	"oras.land/oras-go/v2/registry/remote/retry"
+)
+
+// RemoteOptions say how a registry is reached.
+type RemoteOptions struct {
+	// Insecure allows plain HTTP (and unverified TLS) to any registry;
+	// localhost and 127.0.0.1 use plain HTTP anyway, as cssc scan does.
+	Insecure bool
+	// UserAgent is sent with every request.
+	UserAgent string
+	// Credential returns the credential for a registry host; nil reads the
+	// docker credential configuration (~/.docker/config.json and its
+	// helpers).
+	Credential auth.CredentialFunc
+	// HTTPClient is the client to use; nil means a retrying default.
+	HTTPClient *http.Client
+}
+
+// Target is an artifact in a registry, resolved to its digest.
+type Target struct {
+	// Ref is the reference as given; Name is "host/repository".
+	Ref  string
+	Name string
+	// Repo reaches the repository (and, through the referrers API or its
+	// tag schema, the artifacts attached to Desc).
+	Repo *remote.Repository
+	// Desc is the manifest's descriptor: digest, size and media type (and
+	// the artifact type for artifact manifests).
+	Desc ocispec.Descriptor
+}
+
+// DigestRef is the target as host/repository@digest.
+func (t *Target) DigestRef() string { return t.Name + "@" + t.Desc.Digest.String() }
+
+// Resolve parses ref (host/repo:tag or host/repo@digest) and resolves it to
+// its manifest digest. A tag is resolved once, here: signing and
+// verification use the digest from then on.
+func Resolve(ctx context.Context, ref string, opts RemoteOptions) (*Target, error) {
+	repo, err := Repository(ref, opts)
+	if err != nil {
+		return nil, err
+	}
+	r := repo.Reference
+	if r.Reference == "" {
+		return nil, fmt.Errorf("resolve %s: no tag or digest (want host/repo:tag or host/repo@sha256:…)", ref)
+	}
+	desc, err := repo.Resolve(ctx, r.Reference)
+	if err != nil {
+		return nil, fmt.Errorf("resolve %s: %w", ref, err)
+	}
+	return &Target{Ref: ref, Name: r.Registry + "/" + r.Repository, Repo: repo, Desc: desc}, nil
+}
+
+// Repository returns a client for the repository ref names, with the
+// reference (tag or digest, possibly empty) kept in its Reference.
+func Repository(ref string, opts RemoteOptions) (*remote.Repository, error) {
+	if strings.Contains(ref, "://") {
+		return nil, fmt.Errorf("parse image reference %q: want host/repo:tag or host/repo@sha256:…, without a scheme", ref)
+	}
+	r, err := registry.ParseReference(ref)
+	if err != nil {
+		return nil, fmt.Errorf("parse image reference %q: %w (want host/repo:tag or host/repo@sha256:…)", ref, err)
+	}
+	repo := &remote.Repository{Reference: r}
+	repo.PlainHTTP = opts.Insecure || isLocal(r.Registry)
+	cred := opts.Credential
+	if cred == nil {
+		store, err := credentials.NewStoreFromDocker(credentials.StoreOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("read docker credential configuration: %w", err)
+		}
+		cred = credentials.Credential(store)
+	}
+	hc := opts.HTTPClient
+	if hc == nil {
+		hc = retry.DefaultClient
+	}
+	client := &auth.Client{Client: hc, Cache: auth.NewCache(), Credential: cred}
+	if opts.UserAgent != "" {
+		client.SetUserAgent(opts.UserAgent)
+	}
+	repo.Client = client
+	return repo, nil
+}
+
+// isLocal reports whether a registry host is this machine, reached over
+// plain HTTP without a flag.
+func isLocal(host string) bool {
+	h, _, err := net.SplitHostPort(host)
+	if err != nil {
+		h = host
+	}
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}

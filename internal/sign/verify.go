@@ -1,0 +1,190 @@
+package sign
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Checker verifies the signatures of one family of formats against its
+// configuration (a trust policy and trust store, a public key, a trusted
+// root).
+type Checker interface {
+	// Name is the checker's name in verdicts: "notary" or "sigstore".
+	Name() string
+	// Configured reports whether the user gave this checker anything to
+	// verify against. An unconfigured checker still lists its formats'
+	// signatures (as ReasonNotChecked) but gives no verdict.
+	Configured() bool
+	// Fingerprint identifies the configuration (policy, trust material,
+	// identities) for the verification cache: two configurations with the
+	// same fingerprint decide alike.
+	Fingerprint() string
+	// Check finds and verifies the signatures of t. An error means the
+	// signatures could not be listed or read at all (registry down); a
+	// signature that does not verify is a Signature with a Reason.
+	Check(ctx context.Context, t *Target) ([]Signature, Verdict, error)
+}
+
+// Cache keeps passing verdicts by digest and configuration.
+type Cache interface {
+	Get(key string, now time.Time) (*Report, bool)
+	Put(key string, r *Report, until time.Time) error
+}
+
+// Verifier runs every checker over an artifact and combines their verdicts:
+// every configured checker must pass.
+type Verifier struct {
+	Checkers []Checker
+	// Attached lists artifact types (e.g. application/spdx+json) of
+	// artifacts attached to the image that must be signed too: at least
+	// one of each type must exist and each one found must pass.
+	Attached []string
+	// Cache, when set, answers for a digest that passed before under the
+	// same configuration; TTL bounds how long (and no entry outlives the
+	// earliest expiry of a signature or certificate it relied on).
+	Cache Cache
+	TTL   time.Duration
+	Now   func() time.Time
+}
+
+func (v *Verifier) now() time.Time {
+	if v.Now != nil {
+		return v.Now()
+	}
+	return time.Now()
+}
+
+// Verify verifies t. The error is for what stopped verification (no
+// checker configured, registry unreachable); a failed verification is a
+// Report with Passed false.
+func (v *Verifier) Verify(ctx context.Context, t *Target) (*Report, error) {
+	if !slices.ContainsFunc(v.Checkers, Checker.Configured) {
+		return nil, fmt.Errorf("verify %s: nothing to verify against: give --policy (Notary Project), --cosign-key or --sigstore-trusted-root (Sigstore)", t.Ref)
+	}
+	key := v.cacheKey(t)
+	now := v.now()
+	if v.Cache != nil {
+		if r, ok := v.Cache.Get(key, now); ok && r.Digest == t.Desc.Digest.String() {
+			r.Image, r.Cached = t.Ref, true
+			return r, nil
+		}
+	}
+	r, err := v.verifyOne(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	r.VerifiedAt = now
+	for _, typ := range v.Attached {
+		subs, err := Attached(ctx, t, typ)
+		if err != nil {
+			return nil, err
+		}
+		if len(subs) == 0 {
+			r.Passed = false
+			r.Attached = append(r.Attached, AttachedReport{ArtifactType: typ, Report: Report{
+				Image: t.DigestRef(), Verdicts: []Verdict{{Checker: "attached", Reason: "no artifact of type " + typ + " is attached"}},
+			}})
+			continue
+		}
+		for _, sub := range subs {
+			sr, err := v.verifyOne(ctx, sub)
+			if err != nil {
+				return nil, err
+			}
+			sr.VerifiedAt = now
+			r.Passed = r.Passed && sr.Passed
+			r.Attached = append(r.Attached, AttachedReport{ArtifactType: typ, Report: *sr})
+		}
+	}
+	if r.Passed && v.Cache != nil && v.TTL > 0 {
+		until := now.Add(v.TTL)
+		for _, e := range expiries(r) {
+			if e.Before(until) {
+				until = e
+			}
+		}
+		if err := v.Cache.Put(key, r, until); err != nil {
+			return nil, fmt.Errorf("verify %s: %w", t.Ref, err)
+		}
+	}
+	return r, nil
+}
+
+func (v *Verifier) verifyOne(ctx context.Context, t *Target) (*Report, error) {
+	r := &Report{Image: t.Ref, Digest: t.Desc.Digest.String(), MediaType: t.Desc.MediaType, Passed: true}
+	for _, c := range v.Checkers {
+		sigs, verdict, err := c.Check(ctx, t)
+		if err != nil {
+			return nil, fmt.Errorf("verify %s (%s): %w", t.Ref, c.Name(), err)
+		}
+		r.Signatures = append(r.Signatures, sigs...)
+		if !c.Configured() {
+			continue
+		}
+		r.Verdicts = append(r.Verdicts, verdict)
+		r.Passed = r.Passed && verdict.Passed
+	}
+	return r, nil
+}
+
+// expiries are the expiry times of the verified signatures a passing report
+// relied on.
+func expiries(r *Report) []time.Time {
+	var out []time.Time
+	add := func(rep *Report) {
+		for _, s := range rep.Signatures {
+			if s.Verified && s.Expires != nil {
+				out = append(out, *s.Expires)
+			}
+		}
+	}
+	add(r)
+	for i := range r.Attached {
+		add(&r.Attached[i].Report)
+	}
+	return out
+}
+
+func (v *Verifier) cacheKey(t *Target) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "cssc-verify-v1\n%s\n%s\n", t.Name, t.Desc.Digest)
+	for _, c := range v.Checkers {
+		if c.Configured() {
+			fmt.Fprintf(h, "%s=%s\n", c.Name(), c.Fingerprint())
+		}
+	}
+	fmt.Fprintf(h, "attached=%s\n", strings.Join(v.Attached, ","))
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Attached lists the artifacts attached to t (through the referrers API, or
+// its tag schema on a registry without it) whose artifact type is typ, as
+// targets in the same repository. Signatures are never listed: "all" lists
+// every other attached artifact.
+func Attached(ctx context.Context, t *Target, typ string) ([]*Target, error) {
+	var out []*Target
+	filter := typ
+	if typ == "all" {
+		filter = ""
+	}
+	err := t.Repo.Referrers(ctx, t.Desc, filter, func(refs []ocispec.Descriptor) error {
+		for _, d := range refs {
+			if IsSignatureType(d.ArtifactType) || (filter != "" && d.ArtifactType != filter) {
+				continue
+			}
+			out = append(out, &Target{Ref: t.Name + "@" + d.Digest.String(), Name: t.Name, Repo: t.Repo, Desc: d})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list artifacts attached to %s: %w", t.DigestRef(), err)
+	}
+	return out, nil
+}
