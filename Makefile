@@ -6,7 +6,7 @@ FUZZTIME ?= 30s
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/cssc-project/cssc/internal/version.Version=$(VERSION)
 
-.PHONY: all build demo demo-deps test deps lint unit conformance fuzz bench bench-auth bench-scan clients tools clean
+.PHONY: all build demo demo-deps test deps lint unit conformance fuzz bench bench-auth bench-scan bench-malware bench-verify clients tools clean
 
 all: build
 
@@ -76,6 +76,10 @@ bench-scan: build
 ## Uses bench-scan's Debian image (made first when missing); needs clamav-daemon and clamdscan.
 bench-malware: build
 	bench/malware/run.sh
+
+## bench-verify: cssc verify beside notation verify and cosign verify on one image signed three ways, cold and warm.
+bench-verify: build
+	bench/verify/run.sh
 
 ## clients: the real crane, oras, cosign (and skopeo, ctr if installed) CLIs against cssc.
 clients: build

@@ -23,17 +23,7 @@ or ~/.config/cssc/keys). The passphrase comes from CSSC_KEY_PASSPHRASE or the
 file CSSC_KEY_PASSPHRASE_FILE names; there is no unencrypted key.`,
 	}
 	cmd.PersistentFlags().StringVar(&keyDir, "key-dir", "", "signing key directory (default $XDG_CONFIG_HOME/cssc/keys or ~/.config/cssc/keys)")
-	store := func() (*keys.Store, error) {
-		dir := keyDir
-		if dir == "" {
-			d, err := keys.DefaultDir(os.LookupEnv)
-			if err != nil {
-				return nil, err
-			}
-			dir = d
-		}
-		return keys.NewStore(dir, keys.PassphraseFromEnv(os.LookupEnv)), nil
-	}
+	store := func() (*keys.Store, error) { return openKeyStore(keyDir) }
 	cmd.AddCommand(
 		keyGenerateCmd(g, store),
 		keyImportCmd(g, store),

@@ -102,6 +102,8 @@ func NewRoot(stdout, stderr io.Writer) *cobra.Command {
 		newScanCmd(g),
 		newDBCmd(g),
 		newKeyCmd(g),
+		newSignCmd(g),
+		newVerifyCmd(g),
 	)
 	return root
 }
