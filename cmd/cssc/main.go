@@ -8,9 +8,11 @@ import (
 	"syscall"
 
 	"github.com/cssc-project/cssc/internal/cli"
+	"github.com/cssc-project/cssc/internal/gctune/startup"
 )
 
 func main() {
+	startup.Done()
 	// The first SIGINT or SIGTERM cancels the command (it stops reading,
 	// removes its temporary files, a server shuts down gracefully); a
 	// second one kills the process as usual.
