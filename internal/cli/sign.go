@@ -101,8 +101,8 @@ signatures), so a verifier can require them signed (cssc verify
 			if referrers && f != sign.FormatCosign {
 				return &exitError{code: 2, err: errors.New("--referrers is for --format cosign (Notary Project signatures are always referrers)")}
 			}
-			if forceTag && f == sign.FormatCosign {
-				return &exitError{code: 2, err: errors.New("--force-referrers-tag is for the Notary Project formats")}
+			if f == sign.FormatCosign && (forceTag || expiry != 0) {
+				return &exitError{code: 2, err: errors.New("--force-referrers-tag and --expiry are for the Notary Project formats (notation-jws, notation-cose)")}
 			}
 			var tsaRoots *x509.CertPool
 			if tsRoot != "" {
@@ -124,9 +124,12 @@ signatures), so a verifier can require them signed (cssc verify
 			}
 			targets := []*sign.Target{t}
 			for _, typ := range attached {
-				subs, err := sign.Attached(ctx, t, typ)
+				subs, ignored, err := sign.Attached(ctx, t, typ)
 				if err != nil {
 					return &exitError{code: 2, err: err}
+				}
+				for _, why := range ignored {
+					g.log.Warn("not signing a listed referrer", "image", t.DigestRef(), "reason", why)
 				}
 				if len(subs) == 0 {
 					return &exitError{code: 2, err: fmt.Errorf("--attached %s: no artifact of that type is attached to %s", typ, t.DigestRef())}
@@ -183,7 +186,7 @@ signatures), so a verifier can require them signed (cssc verify
 	fs.StringVar(&tsRoot, "timestamp-root-cert", "", "Notary: PEM file of the timestamp authority's root certificate (with --timestamp-url)")
 	fs.DurationVar(&expiry, "expiry", 0, "Notary: the signature expires after this long (e.g. 720h; default: never)")
 	fs.StringVar(&output, "output", "text", "output: text or json")
-	fs.BoolVar(&rf.insecure, "insecure", false, "allow plain HTTP and unverified TLS to the registry (localhost and 127.0.0.1 use HTTP anyway)")
+	fs.BoolVar(&rf.insecure, "insecure", false, "reach the registry over plain HTTP (localhost and 127.0.0.1 use HTTP anyway)")
 	return cmd
 }
 

@@ -59,7 +59,10 @@ policy, bad flags).`,
 				return &exitError{code: 2, err: fmt.Errorf("--output %q: want text or json", output)}
 			}
 			sigstoreSet := so.CosignKey != "" || so.TrustedRoot != ""
-			nc, err := notaryChecker(policy, trustStore, cmd.Flags().Changed("policy") || !sigstoreSet)
+			// Notary Project signatures are decided when a policy or trust
+			// store is named, or when no Sigstore option is (notation's own
+			// configuration, if there is one).
+			nc, err := notaryChecker(policy, trustStore, policy != "" || trustStore != "" || !sigstoreSet)
 			if err != nil {
 				return &exitError{code: 2, err: err}
 			}
@@ -116,18 +119,20 @@ policy, bad flags).`,
 	fs.StringVar(&cacheDir, "cache-dir", "", "verification cache directory (default $XDG_CACHE_HOME/cssc/verify)")
 	fs.DurationVar(&cacheTTL, "cache-ttl", time.Hour, "how long a passing verdict is reused (0: no cache)")
 	fs.BoolVar(&noCache, "no-cache", false, "verify again even if a passing verdict is cached")
-	fs.BoolVar(&rf.insecure, "insecure", false, "allow plain HTTP and unverified TLS to the registry (localhost and 127.0.0.1 use HTTP anyway)")
+	fs.BoolVar(&rf.insecure, "insecure", false, "reach the registry over plain HTTP (localhost and 127.0.0.1 use HTTP anyway)")
 	return cmd
 }
 
-// notaryChecker builds the Notary Project checker: configured when the
-// policy is given, or when it is not and notation's default policy exists
-// and no Sigstore option was given (useDefault).
+// notaryChecker builds the Notary Project checker when useDefault says
+// Notary signatures are to be decided: from the policy and trust store
+// given, else from notation's own configuration if it exists (a trust
+// store given without a policy needs notation's policy, or it is an
+// error).
 func notaryChecker(policy, trustStore string, useDefault bool) (sign.Checker, error) {
-	if policy == "" && !useDefault {
+	if !useDefault {
 		return notary.Unconfigured(), nil
 	}
-	if policy == "" {
+	if policy == "" && trustStore == "" {
 		if _, err := notary.DefaultPolicyPath(); err != nil {
 			return notary.Unconfigured(), nil
 		}

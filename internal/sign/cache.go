@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -20,7 +21,9 @@ type cacheEntry struct {
 // FileCache keeps verdicts as one small JSON file per key under Dir, so
 // that successive `cssc verify` runs share them. Entries are written
 // atomically (a temporary file renamed into place) and readable by the
-// owner only.
+// owner only. An entry is used only if it and its directories belong to
+// the current user and nobody else can write them: in a shared directory
+// another user could otherwise plant a passing verdict.
 type FileCache struct {
 	Dir string
 }
@@ -36,7 +39,11 @@ func (c FileCache) Get(key string, now time.Time) (*Report, bool) {
 	if len(key) < 3 {
 		return nil, false
 	}
-	b, err := os.ReadFile(c.path(key))
+	p := c.path(key)
+	if !ownedPrivate(c.Dir, true) || !ownedPrivate(filepath.Dir(p), true) || !ownedPrivate(p, false) {
+		return nil, false
+	}
+	b, err := os.ReadFile(p)
 	if err != nil {
 		return nil, false
 	}
@@ -141,4 +148,22 @@ func (c *MemoryCache) evict(now time.Time, limit int) {
 	if len(c.entries) >= limit && soonest != "" {
 		delete(c.entries, soonest)
 	}
+}
+
+// ownedPrivate reports whether path belongs to the current user and nobody
+// else can change it: a directory not writable by group or others, or a
+// regular file (not a symbolic link) readable by its owner only.
+func ownedPrivate(path string, dir bool) bool {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok || int(st.Uid) != os.Getuid() {
+		return false
+	}
+	if dir {
+		return fi.IsDir() && fi.Mode().Perm()&0o022 == 0
+	}
+	return fi.Mode().IsRegular() && fi.Mode().Perm()&0o077 == 0
 }

@@ -6,6 +6,9 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/registry"
@@ -17,8 +20,8 @@ import (
 
 // RemoteOptions say how a registry is reached.
 type RemoteOptions struct {
-	// Insecure allows plain HTTP (and unverified TLS) to any registry;
-	// localhost and 127.0.0.1 use plain HTTP anyway, as cssc scan does.
+	// Insecure reaches any registry over plain HTTP; localhost and
+	// 127.0.0.1 use plain HTTP anyway, as cssc scan does.
 	Insecure bool
 	// UserAgent is sent with every request.
 	UserAgent string
@@ -65,17 +68,28 @@ func Resolve(ctx context.Context, ref string, opts RemoteOptions) (*Target, erro
 	return &Target{Ref: ref, Name: r.Registry + "/" + r.Repository, Repo: repo, Desc: desc}, nil
 }
 
+// Bounds on what a registry can make a verification read: pages of a
+// referrers or tag listing (each up to the registry's page size), and the
+// time of one request (a registry that stops answering is an error, not a
+// verification that never ends).
+const (
+	maxListPages   = 50
+	requestTimeout = 2 * time.Minute
+)
+
 // Repository returns a client for the repository ref names, with the
-// reference (tag or digest, possibly empty) kept in its Reference.
+// reference (tag or digest, possibly empty) kept in its Reference. Short
+// names are completed as docker does: "alpine:3" is
+// index.docker.io/library/alpine:3.
 func Repository(ref string, opts RemoteOptions) (*remote.Repository, error) {
 	if strings.Contains(ref, "://") {
 		return nil, fmt.Errorf("parse image reference %q: want host/repo:tag or host/repo@sha256:…, without a scheme", ref)
 	}
-	r, err := registry.ParseReference(ref)
+	r, err := parseReference(ref)
 	if err != nil {
-		return nil, fmt.Errorf("parse image reference %q: %w (want host/repo:tag or host/repo@sha256:…)", ref, err)
+		return nil, err
 	}
-	repo := &remote.Repository{Reference: r}
+	repo := &remote.Repository{Reference: r, ReferrerListMaxPages: maxListPages, TagListMaxPages: maxListPages}
 	repo.PlainHTTP = opts.Insecure || isLocal(r.Registry)
 	cred := opts.Credential
 	if cred == nil {
@@ -87,7 +101,7 @@ func Repository(ref string, opts RemoteOptions) (*remote.Repository, error) {
 	}
 	hc := opts.HTTPClient
 	if hc == nil {
-		hc = retry.DefaultClient
+		hc = &http.Client{Transport: retry.NewTransport(nil), Timeout: requestTimeout}
 	}
 	client := &auth.Client{Client: hc, Cache: auth.NewCache(), Credential: cred}
 	if opts.UserAgent != "" {
@@ -95,6 +109,20 @@ func Repository(ref string, opts RemoteOptions) (*remote.Repository, error) {
 	}
 	repo.Client = client
 	return repo, nil
+}
+
+// parseReference parses ref with docker's rules for short names (as cssc
+// scan does) and returns it in oras-go's form.
+func parseReference(ref string) (registry.Reference, error) {
+	n, err := name.ParseReference(ref, name.WithDefaultTag(""))
+	if err != nil {
+		return registry.Reference{}, fmt.Errorf("parse image reference %q: %w (want host/repo:tag or host/repo@sha256:…)", ref, err)
+	}
+	r := registry.Reference{Registry: n.Context().RegistryStr(), Repository: n.Context().RepositoryStr(), Reference: n.Identifier()}
+	if err := r.Validate(); err != nil {
+		return registry.Reference{}, fmt.Errorf("parse image reference %q: %w", ref, err)
+	}
+	return r, nil
 }
 
 // isLocal reports whether a registry host is this machine, reached over

@@ -4,12 +4,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/content"
 )
 
 // Checker verifies the signatures of one family of formats against its
@@ -71,7 +73,9 @@ func (v *Verifier) Verify(ctx context.Context, t *Target) (*Report, error) {
 	key := v.cacheKey(t)
 	now := v.now()
 	if v.Cache != nil {
-		if r, ok := v.Cache.Get(key, now); ok && r.Digest == t.Desc.Digest.String() {
+		// The entry's own expiry, and this run's TTL: a shorter --cache-ttl
+		// than the one that stored it applies.
+		if r, ok := v.Cache.Get(key, now); ok && r.Digest == t.Desc.Digest.String() && now.Sub(r.VerifiedAt) < v.TTL {
 			r.Image, r.Cached = t.Ref, true
 			return r, nil
 		}
@@ -82,14 +86,18 @@ func (v *Verifier) Verify(ctx context.Context, t *Target) (*Report, error) {
 	}
 	r.VerifiedAt = now
 	for _, typ := range v.Attached {
-		subs, err := Attached(ctx, t, typ)
+		subs, ignored, err := Attached(ctx, t, typ)
 		if err != nil {
 			return nil, err
 		}
 		if len(subs) == 0 {
+			why := "no artifact of type " + typ + " is attached"
+			if len(ignored) > 0 {
+				why += " (ignored: " + strings.Join(ignored, "; ") + ")"
+			}
 			r.Passed = false
 			r.Attached = append(r.Attached, AttachedReport{ArtifactType: typ, Report: Report{
-				Image: t.DigestRef(), Verdicts: []Verdict{{Checker: "attached", Reason: "no artifact of type " + typ + " is attached"}},
+				Image: t.DigestRef(), Verdicts: []Verdict{{Checker: "attached", Reason: why}},
 			}})
 			continue
 		}
@@ -164,27 +172,90 @@ func (v *Verifier) cacheKey(t *Target) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// Attached lists the artifacts attached to t (through the referrers API, or
-// its tag schema on a registry without it) whose artifact type is typ, as
-// targets in the same repository. Signatures are never listed: "all" lists
-// every other attached artifact.
-func Attached(ctx context.Context, t *Target, typ string) ([]*Target, error) {
-	var out []*Target
+// maxAttachedManifest bounds the size of an attached artifact's manifest.
+const maxAttachedManifest = 4 << 20
+
+// Attached lists the artifacts attached to t whose artifact type is typ
+// ("all": every type), as targets in the same repository. Signatures are
+// never listed.
+//
+// A referrers listing (or the tag-schema index that stands in for it) is
+// only a claim: each listed manifest is fetched (at most 4 MiB, its digest
+// checked) and kept only if its own subject is t and it is an artifact,
+// not a runnable image — so a listing rewritten to name another image's
+// SBOM, or an image pushed with this subject, is neither signed by cssc
+// sign --attached nor counted by cssc verify --require-attached. What is
+// left out is returned as ignored, one sentence each.
+func Attached(ctx context.Context, t *Target, typ string) (targets []*Target, ignored []string, err error) {
+	var listed []ocispec.Descriptor
 	filter := typ
 	if typ == "all" {
 		filter = ""
 	}
-	err := t.Repo.Referrers(ctx, t.Desc, filter, func(refs []ocispec.Descriptor) error {
-		for _, d := range refs {
-			if IsSignatureType(d.ArtifactType) || (filter != "" && d.ArtifactType != filter) {
-				continue
-			}
-			out = append(out, &Target{Ref: t.Name + "@" + d.Digest.String(), Name: t.Name, Repo: t.Repo, Desc: d})
-		}
+	err = t.Repo.Referrers(ctx, t.Desc, filter, func(refs []ocispec.Descriptor) error {
+		listed = append(listed, refs...)
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("list artifacts attached to %s: %w", t.DigestRef(), err)
+		return nil, nil, fmt.Errorf("list artifacts attached to %s: %w", t.DigestRef(), err)
 	}
-	return out, nil
+	for _, d := range listed {
+		if IsSignatureType(d.ArtifactType) {
+			continue
+		}
+		m, err := fetchArtifactManifest(ctx, t, d)
+		if err != nil {
+			return nil, nil, err
+		}
+		at := m.ArtifactType
+		if at == "" && m.Config != nil {
+			at = m.Config.MediaType
+		}
+		switch {
+		case m.Subject == nil || m.Subject.Digest != t.Desc.Digest:
+			ignored = append(ignored, fmt.Sprintf("%s is listed as attached but its subject is not %s", d.Digest, t.Desc.Digest))
+			continue
+		case IsSignatureType(at) || strings.HasPrefix(at, "application/vnd.dev.sigstore.bundle"):
+			continue
+		case m.ArtifactType == "" && isImageConfig(at):
+			ignored = append(ignored, fmt.Sprintf("%s is a runnable image, not an attached artifact", d.Digest))
+			continue
+		case filter != "" && at != filter:
+			ignored = append(ignored, fmt.Sprintf("%s is listed as %s but its manifest says %s", d.Digest, filter, at))
+			continue
+		}
+		desc := ocispec.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size, ArtifactType: at, Annotations: d.Annotations}
+		targets = append(targets, &Target{Ref: t.Name + "@" + d.Digest.String(), Name: t.Name, Repo: t.Repo, Desc: desc})
+	}
+	return targets, ignored, nil
+}
+
+// artifactManifest is what Attached reads of an attached manifest (an
+// image manifest or an index).
+type artifactManifest struct {
+	MediaType    string              `json:"mediaType"`
+	ArtifactType string              `json:"artifactType"`
+	Config       *ocispec.Descriptor `json:"config"`
+	Subject      *ocispec.Descriptor `json:"subject"`
+}
+
+func fetchArtifactManifest(ctx context.Context, t *Target, d ocispec.Descriptor) (artifactManifest, error) {
+	var m artifactManifest
+	if d.Size > maxAttachedManifest {
+		return m, fmt.Errorf("artifact %s attached to %s: manifest of %d bytes, more than the %d allowed", d.Digest, t.DigestRef(), d.Size, maxAttachedManifest)
+	}
+	b, err := content.FetchAll(ctx, t.Repo.Manifests(), d)
+	if err != nil {
+		return m, fmt.Errorf("read artifact %s attached to %s: %w", d.Digest, t.DigestRef(), err)
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return m, fmt.Errorf("read artifact %s attached to %s: %w", d.Digest, t.DigestRef(), err)
+	}
+	return m, nil
+}
+
+// isImageConfig reports whether a config media type is that of a runnable
+// image (OCI or Docker).
+func isImageConfig(mediaType string) bool {
+	return mediaType == ocispec.MediaTypeImageConfig || mediaType == "application/vnd.docker.container.image.v1+json"
 }

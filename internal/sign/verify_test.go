@@ -137,6 +137,31 @@ func TestVerifierCache(t *testing.T) {
 	}
 }
 
+func TestVerifierCacheShorterTTL(t *testing.T) {
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	c := &fixedChecker{name: "notary", configured: true, verdict: Verdict{Checker: "notary", Passed: true},
+		sigs: []Signature{{Format: FormatNotationJWS, Verified: true}}}
+	clock := now
+	v := &Verifier{Checkers: []Checker{c}, Cache: FileCache{Dir: t.TempDir()}, TTL: 24 * time.Hour, Now: func() time.Time { return clock }}
+	for i, step := range []struct {
+		ttl, at time.Duration
+		calls   int
+	}{
+		{24 * time.Hour, 0, 1},                           // stored for a day
+		{24 * time.Hour, time.Hour, 1},                   // used an hour later
+		{10 * time.Minute, 2 * time.Hour, 2},             // a run with --cache-ttl 10m does not use it
+		{10 * time.Minute, 2*time.Hour + time.Minute, 2}, // the fresh entry is used
+	} {
+		v.TTL, clock = step.ttl, now.Add(step.at)
+		if _, err := v.Verify(context.Background(), target("a")); err != nil {
+			t.Fatal(err)
+		}
+		if c.calls != step.calls {
+			t.Fatalf("step %d: %d verifications, want %d", i, c.calls, step.calls)
+		}
+	}
+}
+
 func TestFileCacheIgnoresDamagedEntries(t *testing.T) {
 	dir := t.TempDir()
 	fc := FileCache{Dir: dir}
@@ -152,6 +177,28 @@ func TestFileCacheIgnoresDamagedEntries(t *testing.T) {
 	info, err := os.Stat(p)
 	if err != nil || info.Mode().Perm() != 0o600 {
 		t.Fatalf("cache entry mode %v (%v), want 0600", info.Mode().Perm(), err)
+	}
+	// Entries others could have written are not trusted.
+	for _, c := range []struct {
+		path string
+		mode os.FileMode
+	}{{p, 0o644}, {filepath.Dir(p), 0o777}, {dir, 0o757}} {
+		if err := os.Chmod(c.path, c.mode); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := fc.Get(key, now); ok {
+			t.Fatalf("entry used with %s mode %v", c.path, c.mode)
+		}
+		restore := os.FileMode(0o700)
+		if c.path == p {
+			restore = 0o600
+		}
+		if err := os.Chmod(c.path, restore); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, ok := fc.Get(key, now); !ok {
+		t.Fatal("entry not found after the modes were restored")
 	}
 	if err := os.WriteFile(p, []byte(`{"until":"2099-01-01T00:00:00Z","report":{"pass`), 0o600); err != nil {
 		t.Fatal(err)

@@ -14,9 +14,15 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	gv1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/opencontainers/go-digest"
+	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2"
 	"oras.land/oras-go/v2/content"
 	orasremote "oras.land/oras-go/v2/registry/remote"
 
@@ -533,5 +539,73 @@ func TestTimestampedSignature(t *testing.T) {
 	r, code = verifyJSON(t, ref2, "--policy", e.policy, "--trust-store", e.trustStore)
 	if code != 1 || len(r.Signatures) != 1 || r.Signatures[0].Reason != sign.ReasonTimestamp {
 		t.Fatalf("cssc verify of an untimestamped signature under verifyTimestamp always: exit %d, %+v", code, r)
+	}
+}
+
+// TestAttachedMustBelong: a referrers listing is only a claim. On a
+// registry without the referrers API the listing is a tag anyone with push
+// rights can rewrite; and anyone can push a manifest naming an image as
+// its subject. Neither may get something signed or counted as signed.
+func TestAttachedMustBelong(t *testing.T) {
+	host := startDistribution(t)
+	e := newSignEnv(t)
+	ctx := context.Background()
+	repo, err := orasremote.NewRepository(host + "/team/app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo.PlainHTTP = true
+	resolve := func(ref string) ocispec.Descriptor {
+		d, err := repo.Resolve(ctx, strings.Split(ref, "@")[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	x := pushRandom(t, host, "team/app:x")
+	y := pushRandom(t, host, "team/app:y")
+	xd, yd := resolve(x), resolve(y)
+	ySBOM := attach(t, repo, yd, "application/spdx+json", "application/spdx+json", []byte(`{"spdxVersion":"SPDX-2.3","name":"y"}`))
+	csscOK(t, "sign", y, "--key", signKey, "--key-dir", e.keyDir, "--attached", "application/spdx+json")
+
+	// Rewrite x's referrers tag so that it lists y's signed SBOM.
+	index := ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex, Manifests: []ocispec.Descriptor{ySBOM}}
+	b, err := json.Marshal(index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := oras.TagBytes(ctx, repo, ocispec.MediaTypeImageIndex, b, strings.Replace(xd.Digest.String(), ":", "-", 1)); err != nil {
+		t.Fatal(err)
+	}
+	csscOK(t, "sign", x, "--key", signKey, "--key-dir", e.keyDir)
+	r, code := verifyJSON(t, x, "--policy", e.policy, "--trust-store", e.trustStore, "--require-attached", "application/spdx+json")
+	if code != 1 || r.Passed || len(r.Attached) != 1 || !strings.Contains(r.Attached[0].Verdicts[0].Reason, "subject is not") {
+		t.Fatalf("x with y's SBOM listed: exit %d, %+v", code, r)
+	}
+
+	// An image pushed with x as its subject is not signed by --attached all.
+	img, err := random.Image(256, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withSubject := mutate.Subject(img, gv1.Descriptor{MediaType: types.MediaType(xd.MediaType), Digest: gv1.Hash{Algorithm: "sha256", Hex: xd.Digest.Encoded()}, Size: xd.Size}).(gv1.Image)
+	zref, err := name.ParseReference(host+"/team/app:z", name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(zref, withSubject); err != nil {
+		t.Fatal(err)
+	}
+	zd, err := withSubject.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, errs, code := cssc(t, "sign", x, "--key", signKey, "--key-dir", e.keyDir, "--attached", "all")
+	if code != 2 || !strings.Contains(errs, "no artifact of that type") {
+		t.Fatalf("sign --attached all with only an image attached: exit %d, %s", code, errs)
+	}
+	z := ocispec.Descriptor{MediaType: string(types.OCIManifestSchema1), Digest: digest.Digest(zd.String())}
+	if sigs := referrers(t, repo, z, sign.ArtifactTypeNotation); len(sigs) != 0 {
+		t.Fatalf("the runnable image %s was signed", zd)
 	}
 }

@@ -169,7 +169,10 @@ func (c *Checker) Check(ctx context.Context, t *sign.Target) ([]sign.Signature, 
 		}
 		blob, blobDesc, err := repo.FetchSignatureBlob(ctx, m)
 		if err != nil {
-			if registryFailure(err) {
+			// A registry failure stops a verification that needs this
+			// signature; one that is only listed (no policy, or skip)
+			// does not.
+			if registryFailure(err) && note == "" {
 				return nil, verdict, fmt.Errorf("read Notary Project signature %s of %s: %w", m.Digest, t.DigestRef(), err)
 			}
 			s.Reason, s.Detail = sign.ReasonMalformed, "cannot read the signature: "+err.Error()

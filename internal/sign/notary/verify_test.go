@@ -577,9 +577,9 @@ func TestSignAttachedArtifact(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	attached, err := sign.Attached(ctx, image, "application/spdx+json")
-	if err != nil || len(attached) != 1 {
-		t.Fatalf("attached: %v, %d artifacts", err, len(attached))
+	attached, ignored, err := sign.Attached(ctx, image, "application/spdx+json")
+	if err != nil || len(attached) != 1 || len(ignored) != 0 {
+		t.Fatalf("attached: %v, %d artifacts, ignored %v", err, len(attached), ignored)
 	}
 	art := attached[0]
 	if art.Desc.Annotations["org.example.stage"] != "sbom" || art.Desc.ArtifactType != "application/spdx+json" {
