@@ -109,7 +109,7 @@ policy, bad flags).`,
 	fs.StringVar(&policy, "policy", "", "Notary Project trust policy JSON (default: notation's, $XDG_CONFIG_HOME/notation/trustpolicy.oci.json or trustpolicy.json)")
 	fs.StringVar(&trustStore, "trust-store", "", "Notary Project trust store directory holding x509/{ca,signingAuthority,tsa}/NAME/*.pem (default: notation's, $XDG_CONFIG_HOME/notation/truststore)")
 	fs.StringVar(&so.CosignKey, "cosign-key", "", "PEM public key (or certificate) for cosign signatures and key-based Sigstore bundles")
-	fs.StringVar(&so.TrustedRoot, "sigstore-trusted-root", "", "Sigstore trusted_root.json for keyless bundles, verified offline")
+	fs.StringVar(&so.TrustedRoot, "sigstore-trusted-root", "", "Sigstore trusted_root.json for keyless signatures (bundles and cosign's legacy keyless ones), verified offline")
 	fs.StringVar(&so.Identity, "certificate-identity", "", "keyless: the signing certificate's identity (SAN: email or URI)")
 	fs.StringVar(&so.IdentityRegexp, "certificate-identity-regexp", "", "keyless: a regular expression the certificate identity must match")
 	fs.StringVar(&so.Issuer, "certificate-oidc-issuer", "", "keyless: the OIDC issuer in the signing certificate")

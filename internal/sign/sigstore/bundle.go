@@ -13,6 +13,7 @@ import (
 	"github.com/sigstore/sigstore-go/pkg/bundle"
 	"github.com/sigstore/sigstore-go/pkg/fulcio/certificate"
 	"github.com/sigstore/sigstore-go/pkg/root"
+	"github.com/sigstore/sigstore-go/pkg/tlog"
 	"github.com/sigstore/sigstore-go/pkg/verify"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 
@@ -137,14 +138,17 @@ func (c *Checker) diagnoseKeyless(v *verify.Verifier, b *bundle.Bundle, summary 
 	// the content was changed after signing, and that also voids the
 	// timestamps over it; "tampered" is the cause to report.
 	if !signatureValid(sc, vc, c.trustedRoot) {
-		return sign.ReasonTampered, "the bundle's signature does not match its content (changed after signing)"
+		return sign.ReasonTampered, "the signature does not match the content it signs (changed after signing)"
 	}
 	logTimes, err := v.VerifyTransparencyLogInclusion(b)
 	if err != nil {
+		if reason, detail := c.diagnoseLogEntry(b, vc); reason != "" {
+			return reason, detail
+		}
 		return sign.ReasonTimestamp, fmt.Sprintf("transparency log entry: %v", err)
 	}
 	if stamps, err := b.Timestamps(); err == nil && len(stamps) == 0 && len(logTimes) == 0 {
-		return sign.ReasonTimestamp, "the bundle has no timestamp (RFC 3161 or transparency log entry): a keyless signature needs one to show its short-lived certificate was valid when it signed"
+		return sign.ReasonTimestamp, "no timestamp (RFC 3161 or transparency log entry): a keyless signature needs one to show its short-lived certificate was valid when it signed"
 	}
 	times, err := v.VerifyObserverTimestamps(b, logTimes)
 	if err != nil {
@@ -168,6 +172,31 @@ func (c *Checker) diagnoseKeyless(v *verify.Verifier, b *bundle.Bundle, summary 
 		return sign.ReasonDigestMismatch, fmt.Sprintf("the bundle signs %s, not %s", signed, a)
 	}
 	return sign.ReasonOther, verifyErr.Error()
+}
+
+// diagnoseLogEntry explains a transparency log entry that failed when its
+// inclusion promise is genuine (signed by a log of the trusted root) but
+// the time the log integrated it is outside the certificate's validity:
+// the certificate had expired (or was not yet valid) when it signed, or it
+// does not chain to the root at all. It returns "" otherwise.
+func (c *Checker) diagnoseLogEntry(b *bundle.Bundle, vc verify.VerificationContent) (sign.Reason, string) {
+	entries, err := b.TlogEntries()
+	if err != nil {
+		return "", ""
+	}
+	leaf := withoutOtherNameSAN(vc.Certificate())
+	for _, e := range entries {
+		at := e.IntegratedTime()
+		if at.IsZero() || !e.HasInclusionPromise() || tlog.VerifySET(e, c.trustedRoot.RekorLogs()) != nil || vc.ValidAtTime(at, c.trustedRoot) {
+			continue
+		}
+		if !c.chainsSometime(leaf) {
+			return sign.ReasonUntrustedChain, fmt.Sprintf("the certificate (issued by %s) does not chain to a Fulcio CA of the trusted root", leaf.Issuer)
+		}
+		return sign.ReasonCertificateExpired, fmt.Sprintf("the certificate is valid from %s to %s; the transparency log integrated the signature at %s",
+			leaf.NotBefore.UTC().Format(time.RFC3339), leaf.NotAfter.UTC().Format(time.RFC3339), at.UTC().Format(time.RFC3339))
+	}
+	return "", ""
 }
 
 // chainsSometime reports whether leaf chains to a Fulcio CA of the root at

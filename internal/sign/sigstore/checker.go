@@ -26,8 +26,9 @@ type Options struct {
 	// key): simple-signing signatures and key-signed bundles.
 	CosignKey string
 	// TrustedRoot is a Sigstore trusted_root.json (Fulcio CAs, timestamp
-	// authorities, transparency logs): keyless bundles are verified
-	// against it, offline.
+	// authorities, transparency logs): keyless signatures (bundles, and
+	// simple-signing layers carrying a certificate) are verified against
+	// it, offline.
 	TrustedRoot string
 	// Identity or IdentityRegexp (the certificate's SAN: an email or URI)
 	// and Issuer or IssuerRegexp (its OIDC issuer extension) say who may
@@ -44,13 +45,15 @@ type Options struct {
 // Checker verifies the Sigstore signatures of an image (see sign.Checker).
 // Its verdict passes when at least one signature verifies, as `cosign
 // verify` does; signatures the options do not cover (a key-signed one
-// without a key, a keyless bundle without a trusted root, an attestation
-// bundle) are listed as not checked.
+// without a key, a keyless one without a trusted root, an attestation
+// bundle) are listed as not checked, and so are those beyond the first
+// 100 found.
 //
 // A signature's Identity is the key's KeyID for key-signed signatures and
-// the certificate's SAN (Issuer: its OIDC issuer) for keyless bundles; on a
-// keyless bundle that fails they are what the certificate claims, to say
-// whom the failure concerns, and are verified only when Verified is set.
+// the certificate's SAN (Issuer: its OIDC issuer) for keyless ones; on a
+// keyless signature that fails they are what the certificate claims, to
+// say whom the failure concerns, and are verified only when Verified is
+// set.
 // Timestamp is the earliest verified observer timestamp (keyless); Expires
 // is never set: key-signed signatures do not expire, and a keyless one
 // stays valid past its certificate's expiry thanks to its timestamp.
@@ -137,7 +140,8 @@ func (c *Checker) Configured() bool { return c.pub != nil || c.trustedRoot != ni
 // bytes and the identity options ("" when unconfigured).
 func (c *Checker) Fingerprint() string { return c.fingerprint }
 
-// Check finds the Sigstore signatures of t and verifies each one. The
+// Check finds the Sigstore signatures of t and verifies each one (the
+// first maxSignatures of them; the others are listed as not checked). The
 // verdict passes when at least one verifies.
 func (c *Checker) Check(ctx context.Context, t *sign.Target) ([]sign.Signature, sign.Verdict, error) {
 	fs, err := find(ctx, t)
@@ -146,9 +150,11 @@ func (c *Checker) Check(ctx context.Context, t *sign.Target) ([]sign.Signature, 
 	}
 	sigs := make([]sign.Signature, 0, len(fs))
 	verified := 0
-	for _, f := range fs {
+	for i, f := range fs {
 		s := f.sig
 		switch {
+		case i >= maxSignatures:
+			s.Reason, s.Detail = sign.ReasonNotChecked, fmt.Sprintf("beyond the first %d signatures, which are the ones verified", maxSignatures)
 		case f.problem != "":
 			s.Reason, s.Detail = sign.ReasonMalformed, f.problem
 		case !c.Configured():
@@ -169,6 +175,8 @@ func (c *Checker) Check(ctx context.Context, t *sign.Target) ([]sign.Signature, 
 		v.Reason = "not configured"
 	case len(sigs) == 0:
 		v.Reason = "no Sigstore signature found"
+	case verified == 0 && len(sigs) > maxSignatures:
+		v.Reason = fmt.Sprintf("none of the first %d of %d Sigstore signatures verified", maxSignatures, len(sigs))
 	case verified == 0:
 		v.Reason = fmt.Sprintf("none of the %d Sigstore signatures verified", len(sigs))
 	}
@@ -176,7 +184,9 @@ func (c *Checker) Check(ctx context.Context, t *sign.Target) ([]sign.Signature, 
 }
 
 // check reads the layer a signature is in and verifies it, recording the
-// outcome in s. An error is for a registry that could not be read.
+// outcome in s. An error is for a registry that could not be reached; a
+// layer that cannot be read otherwise (missing, too large, not matching its
+// digest, an HTTP error) is that signature's ReasonMalformed.
 func (c *Checker) check(ctx context.Context, t *sign.Target, layer ocispec.Descriptor, s *sign.Signature) error {
 	limit := int64(maxPayloadBytes)
 	if s.Format == sign.FormatBundle {
@@ -184,14 +194,15 @@ func (c *Checker) check(ctx context.Context, t *sign.Target, layer ocispec.Descr
 	}
 	b, err := fetchBlob(ctx, t.Repo.Blobs(), layer, limit)
 	switch {
+	case err == nil:
+	case unreachable(err) || httpFailure(err):
+		return fmt.Errorf("read signature layer %s of %s: %w", layer.Digest, t.DigestRef(), err)
 	case errors.Is(err, errdef.ErrNotFound):
 		s.Reason, s.Detail = sign.ReasonMalformed, fmt.Sprintf("layer %s is missing from the registry", layer.Digest)
 		return nil
-	case err != nil && layer.Size > limit:
-		s.Reason, s.Detail = sign.ReasonMalformed, err.Error()
+	default:
+		s.Reason, s.Detail = sign.ReasonMalformed, fmt.Sprintf("cannot read layer %s: %v", layer.Digest, err)
 		return nil
-	case err != nil:
-		return fmt.Errorf("read signature layer %s of %s: %w", layer.Digest, t.DigestRef(), err)
 	}
 	if s.Format == sign.FormatBundle {
 		c.checkBundle(t, b, s)

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -253,5 +254,125 @@ func TestCosignVerifiesFixtureBundles(t *testing.T) {
 				t.Fatalf("cosign verify accepted identity %s: %s", tc.identity, out)
 			}
 		})
+	}
+}
+
+// TestCheckerVerifiesCosignKeylessLegacy: the real `cosign sign --key
+// --certificate --certificate-chain --timestamp-server-url
+// --tlog-upload=false` writes a simple-signing layer with the certificate,
+// chain and RFC 3161 timestamp annotations (the shape of a keyless legacy
+// signature, without Fulcio or Rekor); the Checker verifies it keylessly
+// against a trusted root listing the CA and the TSA, and refuses another
+// identity.
+func TestCheckerVerifiesCosignKeylessLegacy(t *testing.T) {
+	bin := cosignBinary(t)
+	srv := startRegistry(t)
+	keyDir := t.TempDir()
+	if _, err := cosign(t, bin, keyDir, nil, "generate-key-pair"); err != nil {
+		t.Fatalf("cosign generate-key-pair: %v", err)
+	}
+	pubPEM, err := os.ReadFile(filepath.Join(keyDir, "cosign.pub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(pubPEM)
+	if block == nil {
+		t.Fatalf("no PEM in %q", pubPEM)
+	}
+	pub, err := x509.ParsePKIXPublicKey(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := sigstoretest.NewCA(t, "fulcio", true)
+	who := sigstoretest.Identity{SAN: "release@example.com", Issuer: "https://accounts.example.com"}
+	certPath := writeFile(t, "cert.pem", signtest.PEM(ca.Issue(t, pub, who)))
+	chainPath := writeFile(t, "chain.pem", signtest.PEM(ca.Intermediate, ca.Root))
+	tsa := signtest.NewTSA(t)
+	rootPath := filepath.Join(t.TempDir(), "trusted_root.json")
+	sigstoretest.Root{CAs: []*sigstoretest.CA{ca}, TSAs: []*sigstoretest.TSA{{Root: tsa.Root.Cert, Leaf: tsa.Cert, URI: tsa.URL}}}.Write(t, rootPath)
+
+	target := signtest.PushImage(t, srv.Host, "bycosign/keyless", "v1")
+	if _, err := cosign(t, bin, t.TempDir(), nil, "sign", "--key", filepath.Join(keyDir, "cosign.key"),
+		"--certificate", certPath, "--certificate-chain", chainPath, "--timestamp-server-url", tsa.URL,
+		"--tlog-upload=false", "--allow-http-registry", "-y", target.DigestRef()); err != nil {
+		t.Fatalf("cosign sign: %v", err)
+	}
+	tagDesc, err := target.Repo.Resolve(context.Background(), sigstore.SignatureTag(target.Desc.Digest))
+	if err != nil {
+		t.Fatalf("cosign wrote no .sig tag: %v", err)
+	}
+	layer := fetchManifest(t, target, tagDesc).Layers[0]
+	for _, a := range []string{sigstore.CertificateAnnotation, sigstore.ChainAnnotation, sigstore.RFC3161TimestampAnnotation} {
+		if layer.Annotations[a] == "" {
+			t.Fatalf("cosign wrote no %s annotation: %v", a, layer.Annotations)
+		}
+	}
+	for _, tc := range []struct {
+		identity string
+		want     sign.Reason
+	}{
+		{who.SAN, ""},
+		{"mallory@example.com", sign.ReasonUntrustedIdentity},
+	} {
+		t.Run(tc.identity, func(t *testing.T) {
+			c := newChecker(t, sigstore.Options{TrustedRoot: rootPath, Identity: tc.identity, Issuer: who.Issuer})
+			sigs, v := check(t, c, resolve(t, target.Ref))
+			if len(sigs) != 1 {
+				t.Fatalf("signatures %s, want one", show(sigs))
+			}
+			s := sigs[0]
+			if s.Verified != (tc.want == "") || s.Reason != tc.want || v.Passed != s.Verified || s.Identity != who.SAN || s.Issuer != who.Issuer ||
+				s.Location != "tag "+sigstore.SignatureTag(target.Desc.Digest) || s.Digest != tagDesc.Digest.String() {
+				t.Fatalf("signatures %s (verdict %+v), want reason %q by %s", show(sigs), v, tc.want, who.SAN)
+			}
+			if s.Verified && s.Timestamp == nil {
+				t.Fatalf("verified without the TSA's timestamp: %s", show(sigs))
+			}
+		})
+	}
+}
+
+// TestCosignVerifiesFixtureLegacy: the real cosign accepts the keyless
+// legacy layers sigstoretest makes — logged in its fake Rekor (the signed
+// entry timestamp checked offline against the trusted root) or
+// timestamped by its TSA — so the legacy keyless tests rely on genuine
+// cosign material, and refuses another identity or a log the root does
+// not list.
+func TestCosignVerifiesFixtureLegacy(t *testing.T) {
+	bin := cosignBinary(t)
+	srv := startRegistry(t)
+	dir := t.TempDir()
+	ca, tsa, rekor := sigstoretest.NewCA(t, "fulcio", true), sigstoretest.NewTSA(t, "tsa"), sigstoretest.NewRekor(t, "rekor")
+	rootPath := filepath.Join(dir, "trusted_root.json")
+	sigstoretest.Root{CAs: []*sigstoretest.CA{ca}, TSAs: []*sigstoretest.TSA{tsa}, Logs: []*sigstoretest.Rekor{rekor}}.Write(t, rootPath)
+	who := sigstoretest.Identity{SAN: "release@example.com", Issuer: "https://accounts.example.com"}
+	i := 0
+	for _, tc := range []struct {
+		name   string
+		opts   sigstoretest.LegacyOptions
+		flags  []string
+		refuse bool // even with the right identity
+	}{
+		{"signed entry timestamp", sigstoretest.LegacyOptions{Rekor: rekor}, []string{"--offline=true"}, false},
+		{"RFC 3161 timestamp", sigstoretest.LegacyOptions{TSA: tsa}, []string{"--use-signed-timestamps", "--insecure-ignore-tlog=true"}, false},
+		{"signed entry timestamp of a log not in the root", sigstoretest.LegacyOptions{Rekor: sigstoretest.NewRekor(t, "rogue")}, []string{"--offline=true"}, true},
+	} {
+		for _, id := range []string{who.SAN, "mallory@example.com"} {
+			t.Run(tc.name+" "+id, func(t *testing.T) {
+				i++
+				target := signtest.PushImage(t, srv.Host, fmt.Sprintf("legacyfixture/app%d", i), "v1")
+				o := tc.opts
+				o.Repository, o.Digest, o.CA, o.Identity = target.Name, target.Desc.Digest, ca, who
+				sigstoretest.PushSignatureTag(context.Background(), t, target.Repo, target.Desc, sigstoretest.NewLegacySignature(t, o))
+				args := append([]string{"verify", "--trusted-root", rootPath, "--certificate-identity", id, "--certificate-oidc-issuer", who.Issuer,
+					"--insecure-ignore-sct=true", "--allow-http-registry"}, tc.flags...)
+				out, err := cosign(t, bin, dir, nil, append(args, target.DigestRef())...)
+				if ok := id == who.SAN && !tc.refuse; ok && err != nil {
+					t.Fatalf("cosign verify: %v", err)
+				} else if !ok && err == nil {
+					t.Fatalf("cosign verify accepted identity %s: %s", id, out)
+				}
+			})
+		}
 	}
 }

@@ -6,12 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
+	"net/url"
 	"strings"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/errdef"
 	"oras.land/oras-go/v2/registry/remote"
+	"oras.land/oras-go/v2/registry/remote/errcode"
 
 	"github.com/cssc-project/cssc/internal/sign"
 )
@@ -35,16 +39,29 @@ type found struct {
 
 // find lists every Sigstore signature of t: the layers of the manifest at
 // its .sig tag, and of its referrers of the cosign signature and Sigstore
-// bundle artifact types. An error means the registry could not be read;
-// a signature artifact that cannot be parsed is a found with a problem.
+// bundle artifact types.
+//
+// An error means the registry could not be reached, or failed the .sig tag
+// read (other than "no such tag") or the referrers listing. A signature
+// artifact that cannot be read (oversized, a digest that does not match,
+// not a manifest) is a found with a problem, and the others are still
+// listed. Once maxSignatures are listed, the remaining referrers are not
+// read: those whose artifact type says they are signatures are listed
+// (Check marks everything past maxSignatures as not checked), the untyped
+// ones, which only their manifest could tell, are left out.
 func find(ctx context.Context, t *sign.Target) ([]found, error) {
 	var out []found
 	tag := SignatureTag(t.Desc.Digest)
 	desc, b, err := fetchTag(ctx, t.Repo, tag)
 	switch {
 	case errors.Is(err, errdef.ErrNotFound):
-	case err != nil:
+	case unreachable(err) || httpFailure(err):
 		return nil, fmt.Errorf("list signatures of %s: %w", t.DigestRef(), err)
+	case err != nil:
+		out = append(out, found{
+			sig:     sign.Signature{Format: sign.FormatCosign, Location: "tag " + tag, Digest: desc.Digest.String()},
+			problem: "cannot read the signature manifest: " + err.Error(),
+		})
 	default:
 		out = append(out, signaturesIn("tag "+tag, desc, b, sign.FormatCosign)...)
 	}
@@ -63,19 +80,32 @@ func find(ctx context.Context, t *sign.Target) ([]found, error) {
 	}
 	for _, d := range refs {
 		format := signatureFormat(d.ArtifactType)
+		if len(out) >= maxSignatures {
+			if format != "" {
+				out = append(out, found{sig: sign.Signature{Format: format, Location: LocationReferrer, Digest: d.Digest.String()}})
+			}
+			continue
+		}
 		b, err := fetchBlob(ctx, t.Repo.Manifests(), d, maxManifestBytes)
-		if errors.Is(err, errdef.ErrNotFound) && format != "" {
+		switch {
+		case err == nil:
+		case unreachable(err) || (format != "" && httpFailure(err)):
+			return nil, fmt.Errorf("read referrer %s of %s: %w", d.Digest, t.DigestRef(), err)
+		case format == "":
+			// Not known to be a signature, and unreadable: not listed.
+			continue
+		case errors.Is(err, errdef.ErrNotFound):
 			out = append(out, found{
 				sig:     sign.Signature{Format: format, Location: LocationReferrer, Digest: d.Digest.String()},
 				problem: "the referrers list names a manifest the registry does not have",
 			})
 			continue
-		}
-		if errors.Is(err, errdef.ErrNotFound) {
+		default:
+			out = append(out, found{
+				sig:     sign.Signature{Format: format, Location: LocationReferrer, Digest: d.Digest.String()},
+				problem: "cannot read the signature manifest: " + err.Error(),
+			})
 			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("read referrer %s of %s: %w", d.Digest, t.DigestRef(), err)
 		}
 		if format == "" {
 			// go-containerregistry (so cosign) writes the config media
@@ -92,6 +122,30 @@ func find(ctx context.Context, t *sign.Target) ([]found, error) {
 		out = append(out, signaturesIn(LocationReferrer, d, b, format)...)
 	}
 	return out, nil
+}
+
+// unreachable reports whether err means the registry could not be asked
+// (a network failure, a cancelled context): always an error, whatever was
+// being read.
+func unreachable(err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne)
+}
+
+// httpFailure reports whether the registry answered with an HTTP error
+// (other than 404, which oras-go reports as errdef.ErrNotFound): the
+// registry could not be read, so the verification could not be done (an
+// error, as in the Notary checker), not a malformed signature.
+func httpFailure(err error) bool {
+	var re *errcode.ErrorResponse
+	return errors.As(err, &re) && re.StatusCode != http.StatusNotFound
 }
 
 // signatureFormat is the format of signatures in a referrer of
@@ -139,7 +193,9 @@ func signaturesIn(location string, desc ocispec.Descriptor, b []byte, format sig
 }
 
 // fetchTag reads the manifest at tag; an error wrapping errdef.ErrNotFound
-// means there is none.
+// means there is none. When the tag resolved but its manifest could not be
+// read (too large, digest mismatch), the descriptor is returned with the
+// error.
 func fetchTag(ctx context.Context, repo *remote.Repository, tag string) (ocispec.Descriptor, []byte, error) {
 	desc, rc, err := repo.Manifests().FetchReference(ctx, tag)
 	if err != nil {
@@ -148,7 +204,7 @@ func fetchTag(ctx context.Context, repo *remote.Repository, tag string) (ocispec
 	defer func() { _ = rc.Close() }()
 	b, err := readAll(rc, desc, maxManifestBytes)
 	if err != nil {
-		return ocispec.Descriptor{}, nil, fmt.Errorf("read tag %s: %w", tag, err)
+		return desc, nil, fmt.Errorf("read tag %s: %w", tag, err)
 	}
 	return desc, b, nil
 }

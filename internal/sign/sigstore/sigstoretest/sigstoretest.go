@@ -1,8 +1,11 @@
 // Package sigstoretest makes Sigstore keyless material offline for tests:
 // a fake Fulcio CA issuing short-lived code-signing certificates that carry
-// an OIDC identity, an RFC 3161 timestamp authority, a trusted_root.json
-// listing them, Sigstore bundles (v0.3) signed for an image digest, and the
-// OCI 1.1 referrer cosign pushes such a bundle as.
+// an OIDC identity, an RFC 3161 timestamp authority, a fake Rekor log that
+// signs inclusion promises, a trusted_root.json listing them, Sigstore
+// bundles (v0.3) signed for an image digest and the OCI 1.1 referrer cosign
+// pushes such a bundle as, and keyless cosign simple-signing layers (as
+// `cosign sign` writes them by default) with the .sig tag and referrer they
+// are pushed as.
 //
 // Everything is built with crypto/x509 here (sigstore-go's own test CA
 // cannot be imported in this module); keys are ECDSA P-256.
@@ -19,13 +22,11 @@ import (
 	"encoding/asn1"
 	"math/big"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/digitorus/timestamp"
-	"github.com/sigstore/sigstore-go/pkg/root"
 )
 
 // authorityLifetime is how long CA and TSA certificates are valid either
@@ -190,38 +191,16 @@ func (a *TSA) Timestamp(t testing.TB, signature []byte, at time.Time) []byte {
 // TrustedRoot returns a trusted_root.json (media type
 // application/vnd.dev.sigstore.trustedroot+json;version=0.1) listing the
 // CAs as Fulcio certificate authorities and the TSAs as timestamp
-// authorities; no transparency or CT logs.
+// authorities; no transparency or CT logs (see Root for logs).
 func TrustedRoot(t testing.TB, cas []*CA, tsas []*TSA) []byte {
 	t.Helper()
-	var fcas []root.CertificateAuthority
-	for _, ca := range cas {
-		f := &root.FulcioCertificateAuthority{Root: ca.Root, ValidityPeriodStart: ca.Root.NotBefore, URI: ca.URI}
-		if ca.Intermediate != nil {
-			f.Intermediates = []*x509.Certificate{ca.Intermediate}
-		}
-		fcas = append(fcas, f)
-	}
-	var ttsas []root.TimestampingAuthority
-	for _, a := range tsas {
-		ttsas = append(ttsas, &root.SigstoreTimestampingAuthority{Root: a.Root, Leaf: a.Leaf, ValidityPeriodStart: a.Root.NotBefore, URI: a.URI})
-	}
-	tr, err := root.NewTrustedRoot(root.TrustedRootMediaType01, fcas, nil, ttsas, nil)
-	if err != nil {
-		t.Fatalf("trusted root: %v", err)
-	}
-	b, err := tr.MarshalJSON()
-	if err != nil {
-		t.Fatalf("encode trusted root: %v", err)
-	}
-	return b
+	return Root{CAs: cas, TSAs: tsas}.JSON(t)
 }
 
 // WriteTrustedRoot writes TrustedRoot(cas, tsas) to path.
 func WriteTrustedRoot(t testing.TB, path string, cas []*CA, tsas []*TSA) {
 	t.Helper()
-	if err := os.WriteFile(path, TrustedRoot(t, cas, tsas), 0o644); err != nil {
-		t.Fatalf("write trusted root: %v", err)
-	}
+	Root{CAs: cas, TSAs: tsas}.Write(t, path)
 }
 
 func newKey(t testing.TB) *ecdsa.PrivateKey {

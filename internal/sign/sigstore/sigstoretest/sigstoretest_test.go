@@ -1,15 +1,24 @@
 package sigstoretest_test
 
 import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
 	"encoding/asn1"
 	"encoding/hex"
 	"testing"
 	"time"
 
 	"github.com/opencontainers/go-digest"
+	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
+	protorekor "github.com/sigstore/protobuf-specs/gen/pb-go/rekor/v1"
 	"github.com/sigstore/sigstore-go/pkg/bundle"
 	"github.com/sigstore/sigstore-go/pkg/fulcio/certificate"
 	"github.com/sigstore/sigstore-go/pkg/root"
+	"github.com/sigstore/sigstore-go/pkg/tlog"
 	"github.com/sigstore/sigstore-go/pkg/verify"
 
 	"github.com/cssc-project/cssc/internal/sign/sigstore/sigstoretest"
@@ -81,5 +90,78 @@ func TestIssueExtensions(t *testing.T) {
 	}
 	if len(cert.EmailAddresses) != 1 || cert.EmailAddresses[0] != "dev@example.com" || len(cert.URIs) != 0 {
 		t.Fatalf("SAN %v %v, want the email only", cert.EmailAddresses, cert.URIs)
+	}
+}
+
+// TestRekorPromise: the fake log's inclusion promises verify with
+// sigstore-go's own SET check against the trusted root listing the log
+// (log ID the SHA-256 of its DER public key), the hashedrekord body parses
+// as a Rekor entry naming the signature, and a promise whose integrated
+// time was changed, or signed by a log the root does not list, does not
+// verify.
+func TestRekorPromise(t *testing.T) {
+	rekor, rogue := sigstoretest.NewRekor(t, "rekor"), sigstoretest.NewRekor(t, "rogue")
+	tr, err := root.NewTrustedRootFromJSON(sigstoretest.Root{Logs: []*sigstoretest.Rekor{rekor}}.JSON(t))
+	if err != nil {
+		t.Fatalf("read trusted root: %v", err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(rekor.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := sha256.Sum256(der)
+	logs := tr.RekorLogs()
+	if l := logs[hex.EncodeToString(id[:])]; len(logs) != 1 || l == nil || l.BaseURL != rekor.URI || !bytes.Equal(l.ID, rekor.LogID) {
+		t.Fatalf("trusted root logs %+v, want one with ID %x", logs, id)
+	}
+
+	ca := sigstoretest.NewCA(t, "fulcio", false)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert := ca.Issue(t, key.Public(), sigstoretest.Identity{SAN: "a@example.com", Issuer: "https://issuer.example"})
+	payload := []byte(`{"critical":{}}`)
+	h := sha256.Sum256(payload)
+	sig, err := ecdsa.SignASN1(rand.Reader, key, h[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := sigstoretest.HashedRekord(t, payload, sig, cert)
+	at := time.Now().Truncate(time.Second)
+	entry := func(l *sigstoretest.Rekor, shift int64) *tlog.Entry {
+		b := l.Promise(t, body, at, 7)
+		logID, err := hex.DecodeString(b.Payload.LogID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := tlog.ParseTransparencyLogEntry(&protorekor.TransparencyLogEntry{
+			LogIndex:          b.Payload.LogIndex,
+			LogId:             &protocommon.LogId{KeyId: logID},
+			KindVersion:       &protorekor.KindVersion{Kind: "hashedrekord", Version: "0.0.1"},
+			IntegratedTime:    b.Payload.IntegratedTime + shift,
+			InclusionPromise:  &protorekor.InclusionPromise{SignedEntryTimestamp: b.SignedEntryTimestamp},
+			CanonicalizedBody: body,
+		})
+		if err != nil {
+			t.Fatalf("parse entry: %v", err)
+		}
+		return e
+	}
+	good := entry(rekor, 0)
+	if err := tlog.ValidateEntry(good); err != nil {
+		t.Fatalf("hashedrekord entry: %v", err)
+	}
+	if !bytes.Equal(good.Signature(), sig) || !good.IntegratedTime().Equal(at) || good.LogIndex() != 7 {
+		t.Fatalf("entry signature %q, time %s, index %d; want %q, %s, 7", good.Signature(), good.IntegratedTime(), good.LogIndex(), sig, at)
+	}
+	if err := tlog.VerifySET(good, logs); err != nil {
+		t.Fatalf("SET of the trusted log: %v", err)
+	}
+	if err := tlog.VerifySET(entry(rekor, -1), logs); err == nil {
+		t.Fatal("SET verifies after the integrated time changed")
+	}
+	if err := tlog.VerifySET(entry(rogue, 0), logs); err == nil {
+		t.Fatal("SET of a log not in the root verifies")
 	}
 }
