@@ -194,12 +194,17 @@ func run(ctx context.Context, bin, dataDir string) error {
 		return err
 	}
 
+	// 5c. Signing and verification.
+	if err := signing(ctx, bin, ref.String(), idxRef.String(), filepath.Dir(dataDir)); err != nil {
+		return err
+	}
+
 	// 6. Turn authentication on, and see it at work.
 	stop()
 	if err := secured(ctx, bin, dataDir, addr, ref); err != nil {
 		return err
 	}
-	step("demo finished: registry, index, referrers, gc, SBOM, vulnerability, malware and secret scans, access control and the audit trail all work")
+	step("demo finished: registry, index, referrers, gc, SBOM, vulnerability, malware and secret scans, signing and verification, access control and the audit trail all work")
 	return nil
 }
 
