@@ -16,6 +16,7 @@
 //   - cssc verify --policy … --no-cache                  (the two Notary ones, as notation's side)
 //   - cssc verify --cosign-key … --no-cache              (the cosign one, as cosign's side)
 //   - cssc verify … with its verification cache warm     (a process, for information)
+//   - cssc version, notation version, cosign version     (process start-up alone)
 //
 // and, in this process, the library call the server and an admission
 // webhook make (sign.Verifier with a MemoryCache): cold and warm, --calls
@@ -115,6 +116,10 @@ func run(ctx context.Context, s settings) error {
 		{"cssc verify, Notary (cold)", csscArgs(append([]string{"--no-cache"}, notaryArgs...)...), s.cssc},
 		{"cssc verify, cosign (cold)", csscArgs(append([]string{"--no-cache"}, cosignKey...)...), s.cssc},
 		{"cssc verify, all 3 (warm cache)", csscArgs(append(append([]string{"--cache-dir", b.cacheDir}, notaryArgs...), cosignKey...)...), s.cssc},
+		// Process start-up alone, for reading the figures above.
+		{"cssc version", []string{"version"}, s.cssc},
+		{"notation version", []string{"version"}, s.notation},
+		{"cosign version", []string{"version"}, s.cosign},
 	}
 	times := make(map[string][]float64)
 	for _, m := range measures { // untimed: warms the page cache, checks each passes, fills the cache
