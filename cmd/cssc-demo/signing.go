@@ -58,8 +58,8 @@ func signing(ctx context.Context, bin, ref, ref2, work string) error {
 		`"signatureVerification":{"level":"strict"},"trustStores":["ca:enterprise"],"trustedIdentities":["*"]}]}`
 	files := map[string]string{
 		filepath.Join(dir, "truststore", "x509", "ca", "enterprise", "ca.pem"): ca,
-		filepath.Join(dir, "trustpolicy.json"):                               policy,
-		filepath.Join(dir, "enterprise.pub"):                                 pub,
+		filepath.Join(dir, "trustpolicy.json"):                                 policy,
+		filepath.Join(dir, "enterprise.pub"):                                   pub,
 	}
 	for p, c := range files {
 		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
