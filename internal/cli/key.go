@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"crypto/x509/pkix"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -55,21 +56,29 @@ func printKeyInfo(g *globals, verb string, info keys.Info) error {
 }
 
 func keyGenerateCmd(g *globals, store storeFunc) *cobra.Command {
-	var name, typ string
+	var name, typ, subject string
 	cmd := &cobra.Command{
-		Use:     "generate",
-		Short:   "Generate a signing key with a self-signed CA and a code-signing certificate",
-		Example: "  CSSC_KEY_PASSPHRASE_FILE=~/.cssc-pass cssc key generate --name enterprise",
-		Args:    cobra.NoArgs,
+		Use:   "generate",
+		Short: "Generate a signing key with a self-signed CA and a code-signing certificate",
+		Example: `  CSSC_KEY_PASSPHRASE_FILE=~/.cssc-pass cssc key generate --name enterprise
+  cssc key generate --name release --subject "C=DE, ST=Bavaria, O=Acme, CN=release"`,
+		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			if err := requireFlags("name", name); err != nil {
 				return err
+			}
+			var dn pkix.Name
+			if subject != "" {
+				var err error
+				if dn, err = keys.ParseSubject(subject); err != nil {
+					return err
+				}
 			}
 			s, err := store()
 			if err != nil {
 				return err
 			}
-			info, err := s.Generate(name, keys.KeyType(typ))
+			info, err := s.GenerateWithSubject(name, keys.KeyType(typ), dn)
 			if err != nil {
 				return err
 			}
@@ -78,6 +87,7 @@ func keyGenerateCmd(g *globals, store storeFunc) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&name, "name", "", "key name")
 	cmd.Flags().StringVar(&typ, "type", string(keys.ECDSAP256), "key type: ecdsa-p256, ecdsa-p384 or rsa-3072")
+	cmd.Flags().StringVar(&subject, "subject", "", `signing certificate subject, e.g. "C=US, ST=WA, O=Acme, CN=release" (default CN=NAME,O=cssc); a Notary Project trust policy can pin it in trustedIdentities when it has C, ST and O`)
 	return cmd
 }
 

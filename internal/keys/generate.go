@@ -14,6 +14,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -57,8 +58,9 @@ func subjectKeyID(pub crypto.PublicKey) ([]byte, error) {
 	return sum[:20], nil
 }
 
-// newCA makes a self-signed CA certificate for the key name.
-func newCA(name string, key crypto.Signer, now time.Time) (*x509.Certificate, error) {
+// newCA makes a self-signed CA certificate whose subject is the signing
+// certificate's with " CA" appended to its common name.
+func newCA(subject pkix.Name, key crypto.Signer, now time.Time) (*x509.Certificate, error) {
 	serial, err := serialNumber()
 	if err != nil {
 		return nil, err
@@ -69,7 +71,7 @@ func newCA(name string, key crypto.Signer, now time.Time) (*x509.Certificate, er
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: name + " CA", Organization: []string{"cssc"}},
+		Subject:               caSubject(subject),
 		NotBefore:             now.Add(-clockSkew),
 		NotAfter:              now.Add(caValidity),
 		BasicConstraintsValid: true,
@@ -86,9 +88,9 @@ func newCA(name string, key crypto.Signer, now time.Time) (*x509.Certificate, er
 
 // newLeaf makes a code-signing certificate for key, issued by ca. Its
 // validity ends with the CA's at the latest.
-func newLeaf(name string, key crypto.PublicKey, ca *x509.Certificate, caKey crypto.Signer, now time.Time) (*x509.Certificate, error) {
+func newLeaf(subject pkix.Name, key crypto.PublicKey, ca *x509.Certificate, caKey crypto.Signer, now time.Time) (*x509.Certificate, error) {
 	if !now.Before(ca.NotAfter) {
-		return nil, fmt.Errorf("the CA certificate of %q expired on %s", name, ca.NotAfter.UTC().Format(time.RFC3339))
+		return nil, fmt.Errorf("the CA certificate %s expired on %s", ca.Subject, ca.NotAfter.UTC().Format(time.RFC3339))
 	}
 	serial, err := serialNumber()
 	if err != nil {
@@ -104,7 +106,7 @@ func newLeaf(name string, key crypto.PublicKey, ca *x509.Certificate, caKey cryp
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: name, Organization: []string{"cssc"}},
+		Subject:               subject,
 		NotBefore:             now.Add(-clockSkew),
 		NotAfter:              notAfter,
 		BasicConstraintsValid: true,
@@ -122,8 +124,19 @@ func newLeaf(name string, key crypto.PublicKey, ca *x509.Certificate, caKey cryp
 
 // Generate creates the key name of type t (ECDSAP256 if empty): a
 // self-signed CA (10 years) and a code-signing certificate issued by it
-// (1 year), as the Notary Project certificate requirements ask.
+// (1 year), as the Notary Project certificate requirements ask. The
+// signing certificate's subject is CN=name,O=cssc; GenerateWithSubject
+// chooses it.
 func (s *Store) Generate(name string, t KeyType) (Info, error) {
+	return s.GenerateWithSubject(name, t, pkix.Name{})
+}
+
+// GenerateWithSubject is Generate with the signing certificate's subject
+// (the CA's is the same with " CA" appended to the common name). An empty
+// subject is CN=name,O=cssc; a subject without a common name gets CN=name.
+// A Notary Project trust policy can pin a signer by subject only if it
+// has at least C, ST and O.
+func (s *Store) GenerateWithSubject(name string, t KeyType, subject pkix.Name) (Info, error) {
 	if err := ValidName(name); err != nil {
 		return Info{}, err
 	}
@@ -140,12 +153,18 @@ func (s *Store) Generate(name string, t KeyType) (Info, error) {
 	if err != nil {
 		return Info{}, fmt.Errorf("generate %s: %w", name, err)
 	}
+	if len(subject.Names) == 0 && subject.String() == "" {
+		subject = pkix.Name{Organization: []string{"cssc"}}
+	}
+	if subject.CommonName == "" {
+		subject.CommonName = name
+	}
 	now := s.now()
 	caKey, err := newKey(t)
 	if err != nil {
 		return Info{}, fmt.Errorf("generate %s: %w", name, err)
 	}
-	ca, err := newCA(name, caKey, now)
+	ca, err := newCA(subject, caKey, now)
 	if err != nil {
 		return Info{}, fmt.Errorf("generate %s: %w", name, err)
 	}
@@ -153,7 +172,7 @@ func (s *Store) Generate(name string, t KeyType) (Info, error) {
 	if err != nil {
 		return Info{}, fmt.Errorf("generate %s: %w", name, err)
 	}
-	leaf, err := newLeaf(name, leafKey.Public(), ca, caKey, now)
+	leaf, err := newLeaf(subject, leafKey.Public(), ca, caKey, now)
 	if err != nil {
 		return Info{}, fmt.Errorf("generate %s: %w", name, err)
 	}
@@ -221,7 +240,9 @@ func (s *Store) Rotate(name string) (Info, error) {
 	if err != nil {
 		return Info{}, fmt.Errorf("rotate %s: %w", name, err)
 	}
-	leaf, err := newLeaf(name, leafKey.Public(), ca, caKey, s.now())
+	// The new signing certificate keeps the subject of the current one, so
+	// trust policies that pin it keep trusting the key after rotation.
+	leaf, err := newLeaf(subjectOf(certs[0]), leafKey.Public(), ca, caKey, s.now())
 	if err != nil {
 		return Info{}, fmt.Errorf("rotate %s: %w", name, err)
 	}
@@ -245,4 +266,59 @@ func (s *Store) Rotate(name string) (Info, error) {
 func publicKeysEqual(a, b crypto.PublicKey) bool {
 	ak, ok := a.(interface{ Equal(crypto.PublicKey) bool })
 	return ok && ak.Equal(b)
+}
+
+// caSubject is the CA's subject for a signing certificate's subject.
+func caSubject(leaf pkix.Name) pkix.Name {
+	ca := leaf
+	ca.Names, ca.ExtraNames = nil, nil
+	ca.CommonName = leaf.CommonName + " CA"
+	return ca
+}
+
+// subjectOf is a certificate's subject as a template can reuse it.
+func subjectOf(c *x509.Certificate) pkix.Name {
+	n := c.Subject
+	n.Names = nil
+	return n
+}
+
+// ParseSubject parses a distinguished name written as the Notary Project
+// trust policy writes them, e.g. "C=US, ST=WA, O=Acme, CN=release": comma-
+// separated KEY=VALUE pairs with KEY one of C, ST, L, O, OU, CN (each once;
+// no escaped commas).
+func ParseSubject(dn string) (pkix.Name, error) {
+	var n pkix.Name
+	seen := map[string]bool{}
+	for _, part := range strings.Split(dn, ",") {
+		k, v, ok := strings.Cut(part, "=")
+		k, v = strings.ToUpper(strings.TrimSpace(k)), strings.TrimSpace(v)
+		if !ok || v == "" {
+			return pkix.Name{}, fmt.Errorf("subject %q: %q is not KEY=VALUE", dn, strings.TrimSpace(part))
+		}
+		if strings.ContainsAny(v, `\"+;<>#=`) {
+			return pkix.Name{}, fmt.Errorf("subject %q: value %q has a character that needs escaping; not supported", dn, v)
+		}
+		if seen[k] {
+			return pkix.Name{}, fmt.Errorf("subject %q: %s given twice", dn, k)
+		}
+		seen[k] = true
+		switch k {
+		case "C":
+			n.Country = []string{v}
+		case "ST":
+			n.Province = []string{v}
+		case "L":
+			n.Locality = []string{v}
+		case "O":
+			n.Organization = []string{v}
+		case "OU":
+			n.OrganizationalUnit = []string{v}
+		case "CN":
+			n.CommonName = v
+		default:
+			return pkix.Name{}, fmt.Errorf("subject %q: unknown attribute %s (C, ST, L, O, OU or CN)", dn, k)
+		}
+	}
+	return n, nil
 }

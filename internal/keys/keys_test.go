@@ -805,3 +805,72 @@ func TestKeyDefaultDir(t *testing.T) {
 		}
 	}
 }
+
+func TestParseSubject(t *testing.T) {
+	tests := []struct {
+		dn, want, err string
+	}{
+		{"C=US, ST=WA, O=Acme, CN=release", "CN=release,O=Acme,ST=WA,C=US", ""},
+		{"cn=x,o=y,ou=z,l=Munich,st=BY,c=DE", "CN=x,OU=z,O=y,L=Munich,ST=BY,C=DE", ""},
+		{"O=Acme", "O=Acme", ""},
+		{"C=US, C=DE", "", "C given twice"},
+		{"E=a@b.c", "", "unknown attribute E"},
+		{"CN=a\\,b", "", "needs escaping"},
+		{"O=Acme, CN", "", `"CN" is not KEY=VALUE`},
+		{"O=", "", "is not KEY=VALUE"},
+	}
+	for _, tc := range tests {
+		n, err := ParseSubject(tc.dn)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("ParseSubject(%q): error %v, want %q", tc.dn, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || n.String() != tc.want {
+			t.Errorf("ParseSubject(%q) = %q, %v; want %q", tc.dn, n.String(), err, tc.want)
+		}
+	}
+}
+
+func TestGenerateWithSubjectKeptOnRotation(t *testing.T) {
+	s := newTestStore(t)
+	dn, err := ParseSubject("C=DE, ST=Bavaria, O=Acme, CN=release")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GenerateWithSubject("release", ECDSAP256, dn); err != nil {
+		t.Fatal(err)
+	}
+	certs, err := s.chain("release", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := certs[0].Subject.String(); got != "CN=release,O=Acme,ST=Bavaria,C=DE" {
+		t.Fatalf("signing certificate subject %q", got)
+	}
+	if got := certs[1].Subject.String(); got != "CN=release CA,O=Acme,ST=Bavaria,C=DE" {
+		t.Fatalf("CA subject %q", got)
+	}
+	if _, err := s.Rotate("release"); err != nil {
+		t.Fatal(err)
+	}
+	rotated, err := s.chain("release", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(rotated[0].RawSubject, certs[0].RawSubject) || rotated[0].SerialNumber.Cmp(certs[0].SerialNumber) == 0 {
+		t.Fatalf("rotated certificate subject %q (serial %v), want the same subject as %q and a new serial", rotated[0].Subject, rotated[0].SerialNumber, certs[0].Subject)
+	}
+	// No CN: the key name.
+	dn, err = ParseSubject("C=DE, ST=Bavaria, O=Acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GenerateWithSubject("named", ECDSAP256, dn); err != nil {
+		t.Fatal(err)
+	}
+	if certs, err = s.chain("named", 1); err != nil || certs[0].Subject.CommonName != "named" {
+		t.Fatalf("subject without CN: %v %v", certs[0].Subject, err)
+	}
+}

@@ -609,3 +609,42 @@ func TestAttachedMustBelong(t *testing.T) {
 		t.Fatalf("the runnable image %s was signed", zd)
 	}
 }
+
+// TestPinnedIdentity: a key generated with a full subject can be pinned in
+// a trust policy's trustedIdentities, by notation and by cssc alike.
+func TestPinnedIdentity(t *testing.T) {
+	notation := toolPath(t, "notation")
+	srv := start(t)
+	e := newSignEnv(t)
+	csscOK(t, "key", "generate", "--name", "release", "--key-dir", e.keyDir, "--subject", "C=DE, ST=Bavaria, O=Acme, CN=release")
+	ca := csscOK(t, "key", "export", "--name", "release", "--cert", "--key-dir", e.keyDir)
+	writeFile(t, filepath.Join(e.trustStore, "x509", "ca", "release", "ca.pem"), ca)
+	pinned := func(identity string) string {
+		b, _ := json.Marshal(map[string]any{"version": "1.0", "trustPolicies": []map[string]any{{
+			"name": "pinned", "registryScopes": []string{"*"},
+			"signatureVerification": map[string]string{"level": "strict"},
+			"trustStores":           []string{"ca:release"}, "trustedIdentities": []string{identity},
+		}}})
+		return string(b)
+	}
+	ref := pushRandom(t, srv.Host, "pinned/app:v1")
+	csscOK(t, "sign", ref, "--key", "release", "--key-dir", e.keyDir)
+
+	writeFile(t, e.policy, pinned("x509.subject: C=DE, ST=Bavaria, O=Acme, CN=release"))
+	runTool(t, e.env, notation, "verify", "--insecure-registry", ref)
+	r, code := verifyJSON(t, ref, "--policy", e.policy, "--trust-store", e.trustStore)
+	if code != 0 || !r.Passed || r.Signatures[0].Identity != "CN=release,O=Acme,ST=Bavaria,C=DE" {
+		t.Fatalf("pinned identity: exit %d, %+v", code, r)
+	}
+
+	writeFile(t, e.policy, pinned("x509.subject: C=DE, ST=Bavaria, O=Acme, CN=someone-else"))
+	cmd := exec.Command(notation, "verify", "--insecure-registry", ref)
+	cmd.Env = e.env
+	if out, err := cmd.CombinedOutput(); err == nil {
+		t.Fatalf("notation verify passed with another identity pinned:\n%s", out)
+	}
+	r, code = verifyJSON(t, ref, "--policy", e.policy, "--trust-store", e.trustStore)
+	if code != 1 || len(r.Signatures) != 1 || r.Signatures[0].Reason != sign.ReasonUntrustedIdentity {
+		t.Fatalf("another identity pinned: exit %d, %+v", code, r)
+	}
+}
