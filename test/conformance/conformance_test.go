@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/cssc-project/cssc/internal/server/servertest"
+	"github.com/cssc-project/cssc/internal/testtools"
 )
 
 // junit is the part of the suite's junit.xml report the test reads.
@@ -33,32 +34,11 @@ type junit struct {
 	} `xml:"testsuite"`
 }
 
-// suiteBinary is the conformance program, built by scripts/tools.sh (or
-// named by CSSC_CONFORMANCE_BIN).
-func suiteBinary(t *testing.T) string {
-	if p := os.Getenv("CSSC_CONFORMANCE_BIN"); p != "" {
-		return p
-	}
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(filepath.Join(root, "scripts", "tools.sh"), "--path", "conformance").Output()
-	if err != nil {
-		msg := ""
-		if ee, ok := err.(*exec.ExitError); ok {
-			msg = string(ee.Stderr)
-		}
-		t.Fatalf("build the conformance suite (scripts/tools.sh conformance): %v\n%s", err, msg)
-	}
-	return strings.TrimSpace(string(out))
-}
-
 // TestDistributionSpecConformance runs the suite against an open-mode
 // server and against an initialised one, where it logs in (through the
 // token flow) as a user with delete on conformance/**.
 func TestDistributionSpecConformance(t *testing.T) {
-	bin := suiteBinary(t)
+	bin := testtools.Path(t, "conformance")
 	t.Run("open mode", func(t *testing.T) {
 		srv := servertest.Start(t, servertest.Config(t.TempDir()))
 		runSuite(t, bin, srv.Host)

@@ -29,30 +29,13 @@ import (
 	"github.com/cssc-project/cssc/internal/cli"
 	"github.com/cssc-project/cssc/internal/sign"
 	"github.com/cssc-project/cssc/internal/sign/signtest"
+	"github.com/cssc-project/cssc/internal/testtools"
 )
 
 // The signing interop tests: signatures made by cssc sign are accepted by
 // the real notation and cosign CLIs, and signatures those CLIs make are
 // accepted by cssc verify, against a cssc server (and, for the referrers
 // tag schema, the CNCF distribution registry, which has no referrers API).
-
-// toolPath builds (once, cached in .tools/) and returns a pinned tool.
-func toolPath(t *testing.T, tool string) string {
-	t.Helper()
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(filepath.Join(root, "scripts", "tools.sh"), "--path", tool).Output()
-	if err != nil {
-		msg := ""
-		if ee, ok := err.(*exec.ExitError); ok {
-			msg = string(ee.Stderr)
-		}
-		t.Fatalf("build %s (scripts/tools.sh %s): %v\n%s", tool, tool, err, msg)
-	}
-	return strings.TrimSpace(string(out))
-}
 
 // signEnv is a key store with one generated key, its CA exported into a
 // notation configuration (trust store and a trust policy that trusts it
@@ -190,7 +173,7 @@ func verifiedFormats(r sign.Report) []string {
 }
 
 func TestCsscSignVerifiedByNotation(t *testing.T) {
-	notation := toolPath(t, "notation")
+	notation := testtools.Path(t, "notation")
 	srv := start(t)
 	e := newSignEnv(t)
 	for _, tc := range []struct {
@@ -247,7 +230,7 @@ func fetchJSON(t *testing.T, repo *orasremote.Repository, d ocispec.Descriptor, 
 }
 
 func TestCsscSignVerifiedByCosign(t *testing.T) {
-	cosign := toolPath(t, "cosign")
+	cosign := testtools.Path(t, "cosign")
 	srv := start(t)
 	e := newSignEnv(t)
 	for _, tc := range []struct {
@@ -268,7 +251,7 @@ func TestCsscSignVerifiedByCosign(t *testing.T) {
 }
 
 func TestNotationSignVerifiedByCssc(t *testing.T) {
-	notation := toolPath(t, "notation")
+	notation := testtools.Path(t, "notation")
 	srv := start(t)
 	e := newSignEnv(t)
 	// notation's own test key: a key and self-signed certificate in its
@@ -296,7 +279,7 @@ func TestNotationSignVerifiedByCssc(t *testing.T) {
 }
 
 func TestCosignSignVerifiedByCssc(t *testing.T) {
-	cosign := toolPath(t, "cosign")
+	cosign := testtools.Path(t, "cosign")
 	srv := start(t)
 	e := newSignEnv(t)
 	keyDir := t.TempDir()
@@ -336,7 +319,7 @@ func TestCosignSignVerifiedByCssc(t *testing.T) {
 // API) on 127.0.0.1 and returns its host:port.
 func startDistribution(t *testing.T) string {
 	t.Helper()
-	bin := toolPath(t, "registry")
+	bin := testtools.Path(t, "registry")
 	dir := t.TempDir()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -369,7 +352,7 @@ func startDistribution(t *testing.T) string {
 }
 
 func TestSignWithoutReferrersAPI(t *testing.T) {
-	notation := toolPath(t, "notation")
+	notation := testtools.Path(t, "notation")
 	host := startDistribution(t)
 	e := newSignEnv(t)
 	ref := pushRandom(t, host, "plain/app:v1")
@@ -505,7 +488,7 @@ func TestSignKeyProtection(t *testing.T) {
 }
 
 func TestTimestampedSignature(t *testing.T) {
-	notation := toolPath(t, "notation")
+	notation := testtools.Path(t, "notation")
 	srv := start(t)
 	e := newSignEnv(t)
 	tsaURL, _, rootPEM := signtest.StartTSA(t)
@@ -613,7 +596,7 @@ func TestAttachedMustBelong(t *testing.T) {
 // TestPinnedIdentity: a key generated with a full subject can be pinned in
 // a trust policy's trustedIdentities, by notation and by cssc alike.
 func TestPinnedIdentity(t *testing.T) {
-	notation := toolPath(t, "notation")
+	notation := testtools.Path(t, "notation")
 	srv := start(t)
 	e := newSignEnv(t)
 	csscOK(t, "key", "generate", "--name", "release", "--key-dir", e.keyDir, "--subject", "C=DE, ST=Bavaria, O=Acme, CN=release")

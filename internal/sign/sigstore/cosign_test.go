@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
-	"strings"
 	"testing"
 	"time"
 
@@ -22,29 +21,8 @@ import (
 	"github.com/cssc-project/cssc/internal/sign/signtest"
 	"github.com/cssc-project/cssc/internal/sign/sigstore"
 	"github.com/cssc-project/cssc/internal/sign/sigstore/sigstoretest"
+	"github.com/cssc-project/cssc/internal/testtools"
 )
-
-// cosignBinary is the real cosign (v2.6.5), built by scripts/tools.sh (or
-// named by CSSC_COSIGN_BIN).
-func cosignBinary(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("CSSC_COSIGN_BIN"); p != "" {
-		return p
-	}
-	root, err := filepath.Abs("../../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(filepath.Join(root, "scripts", "tools.sh"), "--path", "cosign").Output()
-	if err != nil {
-		msg := ""
-		if ee, ok := err.(*exec.ExitError); ok {
-			msg = string(ee.Stderr)
-		}
-		t.Fatalf("build cosign (scripts/tools.sh cosign): %v\n%s", err, msg)
-	}
-	return strings.TrimSpace(string(out))
-}
 
 // cosign runs the cosign binary in dir with a private HOME (it caches
 // Sigstore's TUF root there; offline it only warns that it cannot fetch
@@ -75,7 +53,7 @@ func (e *cosignError) Error() string { return e.err.Error() + "\n" + e.stderr }
 // writes, in the legacy .sig tag and (with --experimental-oci11) as an OCI
 // 1.1 referrer, for each key type.
 func TestCosignVerifiesOurSignatures(t *testing.T) {
-	bin := cosignBinary(t)
+	bin := testtools.Path(t, "cosign")
 	srv := startRegistry(t)
 	tests := []struct {
 		name string
@@ -132,7 +110,7 @@ func TestCosignVerifiesOurSignatures(t *testing.T) {
 // tag, --registry-referrers-mode=oci-1-1 (COSIGN_EXPERIMENTAL=1 is needed
 // for it) and --new-bundle-format (a key-signed Sigstore bundle).
 func TestCheckerVerifiesCosign(t *testing.T) {
-	bin := cosignBinary(t)
+	bin := testtools.Path(t, "cosign")
 	srv := startRegistry(t)
 	keyDir := t.TempDir()
 	if _, err := cosign(t, bin, keyDir, nil, "generate-key-pair"); err != nil {
@@ -224,7 +202,7 @@ func keyIDOfPEM(t *testing.T, pubPEM []byte) string {
 // trusted root it writes, so the fixtures the keyless tests rely on are
 // genuine Sigstore material, not only what this package's Checker accepts.
 func TestCosignVerifiesFixtureBundles(t *testing.T) {
-	bin := cosignBinary(t)
+	bin := testtools.Path(t, "cosign")
 	srv := startRegistry(t)
 	dir := t.TempDir()
 	ca, tsa := sigstoretest.NewCA(t, "fulcio", true), sigstoretest.NewTSA(t, "tsa")
@@ -265,7 +243,7 @@ func TestCosignVerifiesFixtureBundles(t *testing.T) {
 // against a trusted root listing the CA and the TSA, and refuses another
 // identity.
 func TestCheckerVerifiesCosignKeylessLegacy(t *testing.T) {
-	bin := cosignBinary(t)
+	bin := testtools.Path(t, "cosign")
 	srv := startRegistry(t)
 	keyDir := t.TempDir()
 	if _, err := cosign(t, bin, keyDir, nil, "generate-key-pair"); err != nil {
@@ -339,7 +317,7 @@ func TestCheckerVerifiesCosignKeylessLegacy(t *testing.T) {
 // cosign material, and refuses another identity or a log the root does
 // not list.
 func TestCosignVerifiesFixtureLegacy(t *testing.T) {
-	bin := cosignBinary(t)
+	bin := testtools.Path(t, "cosign")
 	srv := startRegistry(t)
 	dir := t.TempDir()
 	ca, tsa, rekor := sigstoretest.NewCA(t, "fulcio", true), sigstoretest.NewTSA(t, "tsa"), sigstoretest.NewRekor(t, "rekor")
