@@ -49,15 +49,7 @@ type CA struct {
 func NewCA(t testing.TB, name string, intermediate bool) *CA {
 	t.Helper()
 	now := time.Now()
-	rootKey := newKey(t)
-	rootCert := createCert(t, &x509.Certificate{
-		Subject:               pkix.Name{CommonName: name + " root", Organization: []string{"sigstoretest"}},
-		NotBefore:             now.Add(-authorityLifetime),
-		NotAfter:              now.Add(authorityLifetime),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-	}, nil, rootKey.Public(), rootKey)
+	rootCert, rootKey := newRoot(t, name, now)
 	ca := &CA{Root: rootCert, URI: "https://" + name + ".example", issuer: rootCert, issuerKey: rootKey}
 	if intermediate {
 		key := newKey(t)
@@ -140,15 +132,7 @@ type TSA struct {
 func NewTSA(t testing.TB, name string) *TSA {
 	t.Helper()
 	now := time.Now()
-	rootKey := newKey(t)
-	rootCert := createCert(t, &x509.Certificate{
-		Subject:               pkix.Name{CommonName: name + " root", Organization: []string{"sigstoretest"}},
-		NotBefore:             now.Add(-authorityLifetime),
-		NotAfter:              now.Add(authorityLifetime),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-	}, nil, rootKey.Public(), rootKey)
+	rootCert, rootKey := newRoot(t, name, now)
 	// RFC 3161 §2.3: the signer's only extended key usage is
 	// timeStamping, and the extension is critical (crypto/x509 writes it
 	// non-critical, hence the raw extension).
@@ -232,4 +216,20 @@ func createCert(t testing.TB, tmpl, parent *x509.Certificate, pub crypto.PublicK
 		t.Fatalf("parse certificate: %v", err)
 	}
 	return cert
+}
+
+// newRoot makes the self-signed root certificate of an authority called
+// name.
+func newRoot(t testing.TB, name string, now time.Time) (*x509.Certificate, crypto.Signer) {
+	t.Helper()
+	key := newKey(t)
+	cert := createCert(t, &x509.Certificate{
+		Subject:               pkix.Name{CommonName: name + " root", Organization: []string{"sigstoretest"}},
+		NotBefore:             now.Add(-authorityLifetime),
+		NotAfter:              now.Add(authorityLifetime),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+	}, nil, key.Public(), key)
+	return cert, key
 }
