@@ -62,7 +62,7 @@ policy, bad flags).`,
 			// Notary Project signatures are decided when a policy or trust
 			// store is named, or when no Sigstore option is (notation's own
 			// configuration, if there is one).
-			nc, err := notaryChecker(policy, trustStore, policy != "" || trustStore != "" || !sigstoreSet)
+			nc, err := notaryChecker(g, policy, trustStore, policy != "" || trustStore != "" || !sigstoreSet)
 			if err != nil {
 				return &exitError{code: 2, err: err}
 			}
@@ -128,7 +128,7 @@ policy, bad flags).`,
 // given, else from notation's own configuration if it exists (a trust
 // store given without a policy needs notation's policy, or it is an
 // error).
-func notaryChecker(policy, trustStore string, useDefault bool) (sign.Checker, error) {
+func notaryChecker(g *globals, policy, trustStore string, useDefault bool) (sign.Checker, error) {
 	if !useDefault {
 		return notary.Unconfigured(), nil
 	}
@@ -137,5 +137,10 @@ func notaryChecker(policy, trustStore string, useDefault bool) (sign.Checker, er
 			return notary.Unconfigured(), nil
 		}
 	}
-	return notary.NewChecker(policy, trustStore)
+	c, err := notary.NewChecker(policy, trustStore)
+	if err != nil {
+		return nil, err
+	}
+	// Failures the audit and permissive levels only log go to cssc's log.
+	return c.WithLogger(g.log), nil
 }

@@ -36,6 +36,12 @@ func writeOne(b *strings.Builder, r *Report, indent string) {
 	}
 	for _, s := range r.Signatures {
 		where := s.Location
+		// "tag sha256-<64 hex>.sig": the digest is the image's, shown above.
+		if rest, ok := strings.CutPrefix(where, "tag sha256-"); ok {
+			if dot := strings.LastIndex(rest, "."); dot > 16 {
+				where = "tag sha256-" + rest[:12] + "…" + rest[dot:]
+			}
+		}
 		if s.Index > 0 {
 			where += fmt.Sprintf(" #%d", s.Index)
 		}

@@ -233,6 +233,8 @@ func TestWriteText(t *testing.T) {
 		Signatures: []Signature{
 			{Format: FormatNotationJWS, Location: "referrer", Digest: "sha256:1111111111111111111111", Verified: true, Identity: "CN=builder", Timestamp: &ts},
 			{Format: FormatCosign, Location: "tag sha256-abc.sig", Digest: "sha256:2222", Index: 1, Reason: ReasonWrongKey, Detail: "signature does not verify with the key"},
+			{Format: FormatCosign, Location: "tag sha256-" + strings.Repeat("ab", 32) + ".sig", Digest: "sha256:3333", Reason: ReasonNotChecked, Detail: "no key given"},
+			{Format: FormatCosign, Location: "tag sha256-" + strings.Repeat("ab", 32), Digest: "sha256:4444", Reason: ReasonMalformed, Detail: "odd"},
 		},
 		Verdicts: []Verdict{{Checker: "notary", Passed: true}, {Checker: "sigstore", Reason: "no signature verified"}},
 	}
@@ -243,6 +245,8 @@ func TestWriteText(t *testing.T) {
 	want := `example.com/app:v1 (sha256:abc)
   notation-jws    referrer sha256:111111111111: verified, signed by CN=builder, timestamped 2026-12-03T10:00:00Z
   cosign          tag sha256-abc.sig #1 sha256:2222: FAILED wrong-key: signature does not verify with the key
+  cosign          tag sha256-abababababab….sig sha256:3333: not checked: no key given
+  cosign          tag sha256-abababababababababababababababababababababababababababababababab sha256:4444: FAILED malformed: odd
   notary: passed
   sigstore: FAILED: no signature verified
 verification FAILED for example.com/app@sha256:abc
