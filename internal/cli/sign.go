@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/cssc-project/cssc/internal/keys"
 	"github.com/cssc-project/cssc/internal/sign"
@@ -21,6 +23,20 @@ import (
 // remoteFlags are how sign and verify reach a registry.
 type remoteFlags struct {
 	insecure bool
+	timeout  time.Duration
+}
+
+func (f *remoteFlags) register(fs *pflag.FlagSet) {
+	fs.BoolVar(&f.insecure, "insecure", false, "reach the registry over plain HTTP (localhost and 127.0.0.1 use HTTP anyway)")
+	fs.DurationVar(&f.timeout, "timeout", 5*time.Minute, "give up (exit 2) if the whole command takes longer")
+}
+
+// context bounds the command's time with --timeout.
+func (f *remoteFlags) context(ctx context.Context) (context.Context, context.CancelFunc) {
+	if f.timeout <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, f.timeout)
 }
 
 func (f *remoteFlags) options() sign.RemoteOptions {
@@ -75,7 +91,8 @@ signatures), so a verifier can require them signed (cssc verify
   cssc sign localhost:5000/app:1.4 --key enterprise --timestamp-url http://tsa.example/tsr --timestamp-root-cert tsa-root.pem`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
+			ctx, cancel := rf.context(cmd.Context())
+			defer cancel()
 			if err := requireFlags("key", keyName); err != nil {
 				return &exitError{code: 2, err: err}
 			}
@@ -186,7 +203,7 @@ signatures), so a verifier can require them signed (cssc verify
 	fs.StringVar(&tsRoot, "timestamp-root-cert", "", "Notary: PEM file of the timestamp authority's root certificate (with --timestamp-url)")
 	fs.DurationVar(&expiry, "expiry", 0, "Notary: the signature expires after this long (e.g. 720h; default: never)")
 	fs.StringVar(&output, "output", "text", "output: text or json")
-	fs.BoolVar(&rf.insecure, "insecure", false, "reach the registry over plain HTTP (localhost and 127.0.0.1 use HTTP anyway)")
+	rf.register(fs)
 	return cmd
 }
 

@@ -54,7 +54,8 @@ policy, bad flags).`,
   cssc verify localhost:5000/app:1.4 --policy trustpolicy.json --require-attached application/spdx+json --output json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
+			ctx, cancel := rf.context(cmd.Context())
+			defer cancel()
 			if output != "text" && output != "json" {
 				return &exitError{code: 2, err: fmt.Errorf("--output %q: want text or json", output)}
 			}
@@ -119,7 +120,7 @@ policy, bad flags).`,
 	fs.StringVar(&cacheDir, "cache-dir", "", "verification cache directory (default $XDG_CACHE_HOME/cssc/verify)")
 	fs.DurationVar(&cacheTTL, "cache-ttl", time.Hour, "how long a passing verdict is reused (0: no cache)")
 	fs.BoolVar(&noCache, "no-cache", false, "verify again even if a passing verdict is cached")
-	fs.BoolVar(&rf.insecure, "insecure", false, "reach the registry over plain HTTP (localhost and 127.0.0.1 use HTTP anyway)")
+	rf.register(fs)
 	return cmd
 }
 

@@ -80,7 +80,7 @@ const (
 // Repository returns a client for the repository ref names, with the
 // reference (tag or digest, possibly empty) kept in its Reference. Short
 // names are completed as docker does: "alpine:3" is
-// index.docker.io/library/alpine:3.
+// docker.io/library/alpine:3.
 func Repository(ref string, opts RemoteOptions) (*remote.Repository, error) {
 	if strings.Contains(ref, "://") {
 		return nil, fmt.Errorf("parse image reference %q: want host/repo:tag or host/repo@sha256:…, without a scheme", ref)
@@ -118,7 +118,13 @@ func parseReference(ref string) (registry.Reference, error) {
 	if err != nil {
 		return registry.Reference{}, fmt.Errorf("parse image reference %q: %w (want host/repo:tag or host/repo@sha256:…)", ref, err)
 	}
-	r := registry.Reference{Registry: n.Context().RegistryStr(), Repository: n.Context().RepositoryStr(), Reference: n.Identifier()}
+	host := n.Context().RegistryStr()
+	if host == name.DefaultRegistry {
+		// Docker Hub is "docker.io" to notation's trust policy scopes and
+		// to credential stores; oras-go reaches it as registry-1.docker.io.
+		host = "docker.io"
+	}
+	r := registry.Reference{Registry: host, Repository: n.Context().RepositoryStr(), Reference: n.Identifier()}
 	if err := r.Validate(); err != nil {
 		return registry.Reference{}, fmt.Errorf("parse image reference %q: %w", ref, err)
 	}

@@ -5,13 +5,18 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/content"
+	"oras.land/oras-go/v2/errdef"
+	"oras.land/oras-go/v2/registry/remote/errcode"
 )
 
 // Checker verifies the signatures of one family of formats against its
@@ -162,7 +167,7 @@ func expiries(r *Report) []time.Time {
 
 func (v *Verifier) cacheKey(t *Target) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "cssc-verify-v1\n%s\n%s\n", t.Name, t.Desc.Digest)
+	fmt.Fprintf(h, "cssc-verify-v2\n%s\n%s\n", t.Name, t.Desc.Digest)
 	for _, c := range v.Checkers {
 		if c.Configured() {
 			fmt.Fprintf(h, "%s=%s\n", c.Name(), c.Fingerprint())
@@ -172,8 +177,12 @@ func (v *Verifier) cacheKey(t *Target) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// maxAttachedManifest bounds the size of an attached artifact's manifest.
-const maxAttachedManifest = 4 << 20
+// Bounds on attached artifacts: the size of one manifest, and how many
+// are read per image (anyone who can push can attach artifacts).
+const (
+	maxAttachedManifest = 4 << 20
+	maxAttached         = 100
+)
 
 // Attached lists the artifacts attached to t whose artifact type is typ
 // ("all": every type), as targets in the same repository. Signatures are
@@ -199,11 +208,19 @@ func Attached(ctx context.Context, t *Target, typ string) (targets []*Target, ig
 	if err != nil {
 		return nil, nil, fmt.Errorf("list artifacts attached to %s: %w", t.DigestRef(), err)
 	}
+	read := 0
 	for _, d := range listed {
 		if IsSignatureType(d.ArtifactType) {
 			continue
 		}
+		if read++; read > maxAttached {
+			return nil, nil, fmt.Errorf("list artifacts attached to %s: more than %d are listed; cssc reads at most %d", t.DigestRef(), maxAttached, maxAttached)
+		}
 		m, err := fetchArtifactManifest(ctx, t, d)
+		if errors.Is(err, errUnreadable) {
+			ignored = append(ignored, err.Error())
+			continue
+		}
 		if err != nil {
 			return nil, nil, err
 		}
@@ -224,7 +241,11 @@ func Attached(ctx context.Context, t *Target, typ string) (targets []*Target, ig
 			ignored = append(ignored, fmt.Sprintf("%s is listed as %s but its manifest says %s", d.Digest, filter, at))
 			continue
 		}
-		desc := ocispec.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size, ArtifactType: at, Annotations: d.Annotations}
+		mediaType := d.MediaType
+		if m.MediaType != "" {
+			mediaType = m.MediaType
+		}
+		desc := ocispec.Descriptor{MediaType: mediaType, Digest: d.Digest, Size: d.Size, ArtifactType: at, Annotations: d.Annotations}
 		targets = append(targets, &Target{Ref: t.Name + "@" + d.Digest.String(), Name: t.Name, Repo: t.Repo, Desc: desc})
 	}
 	return targets, ignored, nil
@@ -239,17 +260,35 @@ type artifactManifest struct {
 	Subject      *ocispec.Descriptor `json:"subject"`
 }
 
+// errUnreadable marks a listed artifact that cannot be read as one (gone,
+// too large, not matching its digest, not JSON): it is left out, like one
+// of another subject. A registry that cannot be reached or answers with an
+// error is an error.
+var errUnreadable = errors.New("unreadable attached artifact")
+
+type unreadable struct{ msg string }
+
+func (u unreadable) Error() string        { return u.msg }
+func (u unreadable) Is(target error) bool { return target == errUnreadable }
+
 func fetchArtifactManifest(ctx context.Context, t *Target, d ocispec.Descriptor) (artifactManifest, error) {
 	var m artifactManifest
 	if d.Size > maxAttachedManifest {
-		return m, fmt.Errorf("artifact %s attached to %s: manifest of %d bytes, more than the %d allowed", d.Digest, t.DigestRef(), d.Size, maxAttachedManifest)
+		return m, unreadable{fmt.Sprintf("%s is listed as attached but its manifest has %d bytes, more than the %d allowed", d.Digest, d.Size, maxAttachedManifest)}
 	}
 	b, err := content.FetchAll(ctx, t.Repo.Manifests(), d)
-	if err != nil {
+	var re *errcode.ErrorResponse
+	switch {
+	case err == nil:
+	case errors.Is(err, errdef.ErrNotFound):
+		return m, unreadable{fmt.Sprintf("%s is listed as attached but the registry does not have it", d.Digest)}
+	case errors.As(err, &re) || registryUnreachable(err):
 		return m, fmt.Errorf("read artifact %s attached to %s: %w", d.Digest, t.DigestRef(), err)
+	default: // wrong size or digest, trailing data
+		return m, unreadable{fmt.Sprintf("%s is listed as attached but its content does not match the listing: %v", d.Digest, err)}
 	}
 	if err := json.Unmarshal(b, &m); err != nil {
-		return m, fmt.Errorf("read artifact %s attached to %s: %w", d.Digest, t.DigestRef(), err)
+		return m, unreadable{fmt.Sprintf("%s is listed as attached but its manifest is not JSON: %v", d.Digest, err)}
 	}
 	return m, nil
 }
@@ -258,4 +297,12 @@ func fetchArtifactManifest(ctx context.Context, t *Target, d ocispec.Descriptor)
 // image (OCI or Docker).
 func isImageConfig(mediaType string) bool {
 	return mediaType == ocispec.MediaTypeImageConfig || mediaType == "application/vnd.docker.container.image.v1+json"
+}
+
+// registryUnreachable reports whether err means the registry could not be
+// asked at all (network failure, cancelled or timed-out command).
+func registryUnreachable(err error) bool {
+	var ue *url.Error
+	var ne net.Error
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ue) || errors.As(err, &ne)
 }

@@ -552,7 +552,10 @@ func TestAttachedMustBelong(t *testing.T) {
 	csscOK(t, "sign", y, "--key", signKey, "--key-dir", e.keyDir, "--attached", "application/spdx+json")
 
 	// Rewrite x's referrers tag so that it lists y's signed SBOM.
-	index := ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex, Manifests: []ocispec.Descriptor{ySBOM}}
+	// And an entry whose size does not match what the registry serves.
+	wrongSize := ySBOM
+	wrongSize.Size += 10
+	index := ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex, Manifests: []ocispec.Descriptor{ySBOM, wrongSize}}
 	b, err := json.Marshal(index)
 	if err != nil {
 		t.Fatal(err)
@@ -562,7 +565,8 @@ func TestAttachedMustBelong(t *testing.T) {
 	}
 	csscOK(t, "sign", x, "--key", signKey, "--key-dir", e.keyDir)
 	r, code := verifyJSON(t, x, "--policy", e.policy, "--trust-store", e.trustStore, "--require-attached", "application/spdx+json")
-	if code != 1 || r.Passed || len(r.Attached) != 1 || !strings.Contains(r.Attached[0].Verdicts[0].Reason, "subject is not") {
+	if code != 1 || r.Passed || len(r.Attached) != 1 || !strings.Contains(r.Attached[0].Verdicts[0].Reason, "subject is not") ||
+		!strings.Contains(r.Attached[0].Verdicts[0].Reason, "does not match the listing") {
 		t.Fatalf("x with y's SBOM listed: exit %d, %+v", code, r)
 	}
 

@@ -108,6 +108,12 @@ func (c *Checker) checkKeyless(b *bundle.Bundle, vc verify.VerificationContent, 
 	if len(entries) > 0 {
 		opts = append(opts, verify.WithTransparencyLog(1))
 	}
+	// A trusted root that lists certificate-transparency logs (the public
+	// Sigstore's does) means its CA's certificates are logged: require the
+	// signed certificate timestamp, as cosign verify does.
+	if len(c.trustedRoot.CTLogs()) > 0 {
+		opts = append(opts, verify.WithSignedCertificateTimestamps(1))
+	}
 	v, err := verify.NewVerifier(c.trustedRoot, opts...)
 	if err != nil {
 		s.Reason, s.Detail = sign.ReasonOther, fmt.Sprintf("set up verifier: %v", err)

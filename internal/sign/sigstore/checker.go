@@ -184,9 +184,10 @@ func (c *Checker) Check(ctx context.Context, t *sign.Target) ([]sign.Signature, 
 }
 
 // check reads the layer a signature is in and verifies it, recording the
-// outcome in s. An error is for a registry that could not be reached; a
-// layer that cannot be read otherwise (missing, too large, not matching its
-// digest, an HTTP error) is that signature's ReasonMalformed.
+// outcome in s. An error is for a registry that could not be reached or
+// answered with an HTTP error; a layer that cannot be read otherwise
+// (missing, too large, not matching its digest) is that signature's
+// ReasonMalformed.
 func (c *Checker) check(ctx context.Context, t *sign.Target, layer ocispec.Descriptor, s *sign.Signature) error {
 	limit := int64(maxPayloadBytes)
 	if s.Format == sign.FormatBundle {

@@ -78,6 +78,7 @@ func find(ctx context.Context, t *sign.Target) ([]found, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list referrers of %s: %w", t.DigestRef(), err)
 	}
+	untypedRead := 0
 	for _, d := range refs {
 		format := signatureFormat(d.ArtifactType)
 		if len(out) >= maxSignatures {
@@ -85,6 +86,15 @@ func find(ctx context.Context, t *sign.Target) ([]found, error) {
 				out = append(out, found{sig: sign.Signature{Format: format, Location: LocationReferrer, Digest: d.Digest.String()}})
 			}
 			continue
+		}
+		if format == "" {
+			// Only its manifest says whether an untyped referrer is a
+			// signature: read at most maxSignatures of them, so a listing
+			// of thousands cannot make verification fetch them all.
+			if untypedRead >= maxSignatures {
+				continue
+			}
+			untypedRead++
 		}
 		b, err := fetchBlob(ctx, t.Repo.Manifests(), d, maxManifestBytes)
 		switch {
