@@ -71,7 +71,7 @@ policy, bad flags).`,
 			if err != nil {
 				return &exitError{code: 2, err: err}
 			}
-			v := &sign.Verifier{Checkers: []sign.Checker{nc, sc}, Attached: requireAttached, TTL: cacheTTL}
+			v := &sign.Verifier{Checkers: []sign.Checker{nc, sc}, Attached: requireAttached, TTL: cacheTTL, Log: g.log}
 			if !noCache && cacheTTL > 0 {
 				dir := cacheDir
 				if dir == "" {

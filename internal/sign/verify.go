@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
 	"slices"
@@ -59,6 +60,8 @@ type Verifier struct {
 	Cache Cache
 	TTL   time.Duration
 	Now   func() time.Time
+	// Log receives warnings (a cache that cannot be written); nil: none.
+	Log *slog.Logger
 }
 
 func (v *Verifier) now() time.Time {
@@ -123,8 +126,9 @@ func (v *Verifier) Verify(ctx context.Context, t *Target) (*Report, error) {
 				until = e
 			}
 		}
-		if err := v.Cache.Put(key, r, until); err != nil {
-			return nil, fmt.Errorf("verify %s: %w", t.Ref, err)
+		// A cache that cannot be written costs speed, not the verdict.
+		if err := v.Cache.Put(key, r, until); err != nil && v.Log != nil {
+			v.Log.Warn("verification cache not written", "image", t.DigestRef(), "err", err)
 		}
 	}
 	return r, nil

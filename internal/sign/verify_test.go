@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -253,5 +254,27 @@ verification FAILED for example.com/app@sha256:abc
 `
 	if b.String() != want {
 		t.Fatalf("got:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
+
+// failingCache finds nothing and cannot store.
+type failingCache struct{}
+
+func (failingCache) Get(string, time.Time) (*Report, bool) { return nil, false }
+func (failingCache) Put(string, *Report, time.Time) error {
+	return errors.New("read-only file system")
+}
+
+func TestVerifierCacheWriteFailureKeepsVerdict(t *testing.T) {
+	c := &fixedChecker{name: "notary", configured: true, verdict: Verdict{Checker: "notary", Passed: true},
+		sigs: []Signature{{Format: FormatNotationJWS, Verified: true}}}
+	var logs bytes.Buffer
+	v := &Verifier{Checkers: []Checker{c}, Cache: failingCache{}, TTL: time.Hour, Log: slog.New(slog.NewTextHandler(&logs, nil))}
+	r, err := v.Verify(context.Background(), target("a"))
+	if err != nil || !r.Passed {
+		t.Fatalf("verify with an unwritable cache: %v, %+v", err, r)
+	}
+	if !strings.Contains(logs.String(), "read-only file system") {
+		t.Fatalf("the cache failure was not logged: %q", logs.String())
 	}
 }

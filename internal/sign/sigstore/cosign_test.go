@@ -3,6 +3,7 @@ package sigstore_test
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
@@ -186,6 +187,12 @@ func referrers(t *testing.T, target *sign.Target) []ocispec.Descriptor {
 
 func keyIDOfPEM(t *testing.T, pubPEM []byte) string {
 	t.Helper()
+	return keyID(t, publicKeyOfPEM(t, pubPEM))
+}
+
+// publicKeyOfPEM parses a PEM public key (PKIX).
+func publicKeyOfPEM(t *testing.T, pubPEM []byte) crypto.PublicKey {
+	t.Helper()
 	block, _ := pem.Decode(pubPEM)
 	if block == nil {
 		t.Fatalf("no PEM in %q", pubPEM)
@@ -194,7 +201,7 @@ func keyIDOfPEM(t *testing.T, pubPEM []byte) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return keyID(t, pub)
+	return pub
 }
 
 // TestCosignVerifiesFixtureBundles: the real cosign accepts the keyless
@@ -253,14 +260,7 @@ func TestCheckerVerifiesCosignKeylessLegacy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	block, _ := pem.Decode(pubPEM)
-	if block == nil {
-		t.Fatalf("no PEM in %q", pubPEM)
-	}
-	pub, err := x509.ParsePKIXPublicKey(block.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pub := publicKeyOfPEM(t, pubPEM)
 	ca := sigstoretest.NewCA(t, "fulcio", true)
 	who := sigstoretest.Identity{SAN: "release@example.com", Issuer: "https://accounts.example.com"}
 	certPath := writeFile(t, "cert.pem", signtest.PEM(ca.Issue(t, pub, who)))
