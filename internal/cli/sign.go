@@ -154,41 +154,36 @@ signatures), so a verifier can require them signed (cssc verify
 				targets = append(targets, subs...)
 			}
 			var results []signResult
+			// What was signed is printed even when a later artifact fails,
+			// so a partial run says what it did.
+			emit := func() error {
+				if output == "json" {
+					enc := json.NewEncoder(g.stdout)
+					enc.SetIndent("", "  ")
+					return enc.Encode(results)
+				}
+				for _, r := range results {
+					if _, err := fmt.Fprintf(g.stdout, "signed %s (%s) with %s: %s\n", r.Image, r.Format, r.Key, strings.Join(r.Signatures, ", ")); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
 			for _, target := range targets {
-				var descs []string
-				switch f {
-				case sign.FormatCosign:
-					ds, err := sigstore.Sign(ctx, target, signer, sigstore.SignOptions{Annotations: ann, Referrers: referrers})
-					if err != nil {
-						return &exitError{code: 2, err: err}
+				descs, err := signOne(ctx, f, target, signer, ann, referrers, notary.SignOptions{
+					Format: f, Annotations: ann, Expiry: expiry, ForceReferrersTag: forceTag,
+					Timestamper: notary.Timestamper{URL: tsURL, RootCAs: tsaRoots},
+				})
+				if err != nil {
+					if len(results) > 0 {
+						_ = emit()
 					}
-					for _, d := range ds {
-						descs = append(descs, d.Digest.String())
-					}
-				default:
-					d, err := notary.Sign(ctx, target, signer, notary.SignOptions{
-						Format: f, Annotations: ann, Expiry: expiry, ForceReferrersTag: forceTag,
-						Timestamper: notary.Timestamper{URL: tsURL, RootCAs: tsaRoots},
-					})
-					if err != nil {
-						return &exitError{code: 2, err: err}
-					}
-					descs = append(descs, d.Digest.String())
+					return &exitError{code: 2, err: err}
 				}
 				g.log.Debug("signed", "image", target.DigestRef(), "format", f, "key", signer.KeyRef(), "signature", descs)
 				results = append(results, signResult{Image: target.DigestRef(), ArtifactType: target.Desc.ArtifactType, Format: f, Key: signer.KeyRef(), Signatures: descs})
 			}
-			if output == "json" {
-				enc := json.NewEncoder(g.stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(results)
-			}
-			for _, r := range results {
-				if _, err := fmt.Fprintf(g.stdout, "signed %s (%s) with %s: %s\n", r.Image, r.Format, r.Key, strings.Join(r.Signatures, ", ")); err != nil {
-					return err
-				}
-			}
-			return nil
+			return emit()
 		},
 	}
 	fs := cmd.Flags()
@@ -205,6 +200,27 @@ signatures), so a verifier can require them signed (cssc verify
 	fs.StringVar(&output, "output", "text", "output: text or json")
 	rf.register(fs)
 	return cmd
+}
+
+// signOne signs target in format f and returns the signature manifests'
+// digests.
+func signOne(ctx context.Context, f sign.Format, target *sign.Target, signer keys.Signer, ann map[string]string, referrers bool, no notary.SignOptions) ([]string, error) {
+	if f == sign.FormatCosign {
+		ds, err := sigstore.Sign(ctx, target, signer, sigstore.SignOptions{Annotations: ann, Referrers: referrers})
+		if err != nil {
+			return nil, err
+		}
+		var out []string
+		for _, d := range ds {
+			out = append(out, d.Digest.String())
+		}
+		return out, nil
+	}
+	d, err := notary.Sign(ctx, target, signer, no)
+	if err != nil {
+		return nil, err
+	}
+	return []string{d.Digest.String()}, nil
 }
 
 // signResult is one artifact signed, for --output json.
