@@ -2,9 +2,11 @@ package sign
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 	"oras.land/oras-go/v2/registry/remote"
 	"oras.land/oras-go/v2/registry/remote/auth"
 	"oras.land/oras-go/v2/registry/remote/credentials"
+	"oras.land/oras-go/v2/registry/remote/errcode"
 	"oras.land/oras-go/v2/registry/remote/retry"
 )
 
@@ -143,4 +146,22 @@ func isLocal(host string) bool {
 	}
 	ip := net.ParseIP(h)
 	return ip != nil && ip.IsLoopback()
+}
+
+// Unreachable reports whether err means the registry could not be asked at
+// all (a network failure, a cancelled or timed-out command): verification
+// cannot go on, whatever was being read.
+func Unreachable(err error) bool {
+	var ue *url.Error
+	var ne net.Error
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ue) || errors.As(err, &ne)
+}
+
+// HTTPError reports whether the registry answered with an HTTP error other
+// than 404 (which oras-go reports as errdef.ErrNotFound): the registry
+// could not be read, so a verification could not be done — an error, not
+// a malformed signature or a missing artifact.
+func HTTPError(err error) bool {
+	var re *errcode.ErrorResponse
+	return errors.As(err, &re) && re.StatusCode != http.StatusNotFound
 }

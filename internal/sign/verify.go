@@ -8,8 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -17,7 +15,6 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/errdef"
-	"oras.land/oras-go/v2/registry/remote/errcode"
 )
 
 // Checker verifies the signatures of one family of formats against its
@@ -281,12 +278,11 @@ func fetchArtifactManifest(ctx context.Context, t *Target, d ocispec.Descriptor)
 		return m, unreadable{fmt.Sprintf("%s is listed as attached but its manifest has %d bytes, more than the %d allowed", d.Digest, d.Size, maxAttachedManifest)}
 	}
 	b, err := content.FetchAll(ctx, t.Repo.Manifests(), d)
-	var re *errcode.ErrorResponse
 	switch {
 	case err == nil:
 	case errors.Is(err, errdef.ErrNotFound):
 		return m, unreadable{fmt.Sprintf("%s is listed as attached but the registry does not have it", d.Digest)}
-	case errors.As(err, &re) || registryUnreachable(err):
+	case Unreachable(err) || HTTPError(err):
 		return m, fmt.Errorf("read artifact %s attached to %s: %w", d.Digest, t.DigestRef(), err)
 	default: // wrong size or digest, trailing data
 		return m, unreadable{fmt.Sprintf("%s is listed as attached but its content does not match the listing: %v", d.Digest, err)}
@@ -301,12 +297,4 @@ func fetchArtifactManifest(ctx context.Context, t *Target, d ocispec.Descriptor)
 // image (OCI or Docker).
 func isImageConfig(mediaType string) bool {
 	return mediaType == ocispec.MediaTypeImageConfig || mediaType == "application/vnd.docker.container.image.v1+json"
-}
-
-// registryUnreachable reports whether err means the registry could not be
-// asked at all (network failure, cancelled or timed-out command).
-func registryUnreachable(err error) bool {
-	var ue *url.Error
-	var ne net.Error
-	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ue) || errors.As(err, &ne)
 }

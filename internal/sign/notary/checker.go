@@ -2,11 +2,8 @@ package notary
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/notaryproject/notation-core-go/signature/cose"
@@ -17,7 +14,6 @@ import (
 	"github.com/notaryproject/notation-go/verifier/trustpolicy"
 	"github.com/notaryproject/notation-go/verifier/truststore"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"oras.land/oras-go/v2/registry/remote/errcode"
 
 	"github.com/cssc-project/cssc/internal/sign"
 )
@@ -172,7 +168,7 @@ func (c *Checker) Check(ctx context.Context, t *sign.Target) ([]sign.Signature, 
 			// A registry failure stops a verification that needs this
 			// signature; one that is only listed (no policy, or skip)
 			// does not.
-			if registryFailure(err) && note == "" {
+			if (sign.Unreachable(err) || sign.HTTPError(err)) && note == "" {
 				return nil, verdict, fmt.Errorf("read Notary Project signature %s of %s: %w", m.Digest, t.DigestRef(), err)
 			}
 			s.Reason, s.Detail = sign.ReasonMalformed, "cannot read the signature: "+err.Error()
@@ -242,22 +238,6 @@ func formatOf(mediaType string) (sign.Format, bool) {
 		return sign.FormatNotationCOSE, true
 	}
 	return "", false
-}
-
-// registryFailure tells a registry that cannot be reached or refuses
-// (verification cannot go on) from a signature that cannot be read (the
-// signature is malformed: a missing blob, a manifest that is not a
-// signature manifest).
-func registryFailure(err error) bool {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return true
-	}
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return true
-	}
-	var re *errcode.ErrorResponse
-	return errors.As(err, &re) && re.StatusCode != http.StatusNotFound
 }
 
 func errText(err error) string {

@@ -196,7 +196,7 @@ func (c *Checker) check(ctx context.Context, t *sign.Target, layer ocispec.Descr
 	b, err := fetchBlob(ctx, t.Repo.Blobs(), layer, limit)
 	switch {
 	case err == nil:
-	case unreachable(err) || httpFailure(err):
+	case sign.Unreachable(err) || sign.HTTPError(err):
 		return fmt.Errorf("read signature layer %s of %s: %w", layer.Digest, t.DigestRef(), err)
 	case errors.Is(err, errdef.ErrNotFound):
 		s.Reason, s.Detail = sign.ReasonMalformed, fmt.Sprintf("layer %s is missing from the registry", layer.Digest)

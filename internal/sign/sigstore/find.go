@@ -6,16 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
-	"net/url"
 	"strings"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/errdef"
 	"oras.land/oras-go/v2/registry/remote"
-	"oras.land/oras-go/v2/registry/remote/errcode"
 
 	"github.com/cssc-project/cssc/internal/sign"
 )
@@ -55,7 +51,7 @@ func find(ctx context.Context, t *sign.Target) ([]found, error) {
 	desc, b, err := fetchTag(ctx, t.Repo, tag)
 	switch {
 	case errors.Is(err, errdef.ErrNotFound):
-	case unreachable(err) || httpFailure(err):
+	case sign.Unreachable(err) || sign.HTTPError(err):
 		return nil, fmt.Errorf("list signatures of %s: %w", t.DigestRef(), err)
 	case err != nil:
 		out = append(out, found{
@@ -99,7 +95,7 @@ func find(ctx context.Context, t *sign.Target) ([]found, error) {
 		b, err := fetchBlob(ctx, t.Repo.Manifests(), d, maxManifestBytes)
 		switch {
 		case err == nil:
-		case unreachable(err) || (format != "" && httpFailure(err)):
+		case sign.Unreachable(err) || (format != "" && sign.HTTPError(err)):
 			return nil, fmt.Errorf("read referrer %s of %s: %w", d.Digest, t.DigestRef(), err)
 		case format == "":
 			// Not known to be a signature, and unreadable: not listed.
@@ -132,30 +128,6 @@ func find(ctx context.Context, t *sign.Target) ([]found, error) {
 		out = append(out, signaturesIn(LocationReferrer, d, b, format)...)
 	}
 	return out, nil
-}
-
-// unreachable reports whether err means the registry could not be asked
-// (a network failure, a cancelled context): always an error, whatever was
-// being read.
-func unreachable(err error) bool {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return true
-	}
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return true
-	}
-	var ne net.Error
-	return errors.As(err, &ne)
-}
-
-// httpFailure reports whether the registry answered with an HTTP error
-// (other than 404, which oras-go reports as errdef.ErrNotFound): the
-// registry could not be read, so the verification could not be done (an
-// error, as in the Notary checker), not a malformed signature.
-func httpFailure(err error) bool {
-	var re *errcode.ErrorResponse
-	return errors.As(err, &re) && re.StatusCode != http.StatusNotFound
 }
 
 // signatureFormat is the format of signatures in a referrer of
