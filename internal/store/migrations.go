@@ -82,6 +82,8 @@ CREATE TABLE uploads (
 `},
 	{2, "identities", identitySchema},
 	{3, "audit trail", auditSchema},
+	{4, "acquisitions", acquisitionSchema},
+	{5, "upstreams", upstreamSchema},
 }
 
 type dialect struct {
