@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path"
 	"path/filepath"
@@ -62,6 +63,9 @@ type OpenOptions struct {
 	Keychain authn.Keychain
 	// UserAgent is sent to registries.
 	UserAgent string
+	// Transport carries the requests to registries; nil means
+	// go-containerregistry's default (http.DefaultTransport).
+	Transport http.RoundTripper
 }
 
 // Open resolves ref to the images it names: one, or one per platform of
@@ -94,6 +98,9 @@ func openRemote(ctx context.Context, ref string, opts OpenOptions) ([]*Image, er
 	ropts := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(kc)}
 	if opts.UserAgent != "" {
 		ropts = append(ropts, remote.WithUserAgent(opts.UserAgent))
+	}
+	if opts.Transport != nil {
+		ropts = append(ropts, remote.WithTransport(opts.Transport))
 	}
 	desc, err := remote.Get(r, ropts...)
 	if err != nil {

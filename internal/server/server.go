@@ -86,6 +86,9 @@ type Server struct {
 	audit     auditTrail
 	auditLog  *audit.Log
 	ids       *requestIDs
+	// registryHandler serves /v2/ (authenticated and audited); the
+	// pipeline reaches it in process.
+	registryHandler http.Handler
 	// openWarned is when open mode was last warned about (Unix seconds).
 	openWarned atomic.Int64
 }
@@ -171,6 +174,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err erro
 	m := metrics.New(dir.Meta.StoredBytes)
 	mux := http.NewServeMux()
 	guarded := s.guardRegistry(reg)
+	s.registryHandler = guarded
 	mux.Handle("/v2/", guarded)
 	mux.Handle("/v2", guarded)
 	mux.HandleFunc("/token", s.tokenHandler)

@@ -68,7 +68,12 @@ func TestAcquisitionQueueLeases(t *testing.T) {
 		t.Fatal("an expired lease was not taken over")
 	}
 
-	// Released (zero lease) and finished.
+	// Released (zero lease) and finished: a2 lost its lease in the
+	// release above, so it is claimed again first.
+	b, ok, err = s.ClaimAcquisition(ctx, "w2", time.Now(), time.Minute, "queued")
+	if err != nil || !ok || b.ID != "a2" {
+		t.Fatalf("claim a2 again = %+v %v %v", b, ok, err)
+	}
 	b.State = "promoted"
 	if err := s.SaveAcquisition(ctx, "w2", b, time.Time{}, nil); err != nil {
 		t.Fatal(err)
