@@ -1,10 +1,11 @@
-package attest
+package attest_test
 
 import (
 	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"github.com/cssc-project/cssc/internal/attest"
 	"strings"
 	"testing"
 
@@ -19,11 +20,11 @@ func TestSignVerifyKeyTypes(t *testing.T) {
 	for _, kt := range []keys.KeyType{keys.ECDSAP256, keys.ECDSAP384, keys.RSA3072} {
 		t.Run(string(kt), func(t *testing.T) {
 			key := ca.Issue(t, signtest.LeafOptions{KeyType: kt})
-			stmt, err := VerificationSummary(vsaOptions())
+			stmt, err := attest.VerificationSummary(vsaOptions())
 			if err != nil {
 				t.Fatal(err)
 			}
-			env, err := Sign(context.Background(), stmt, key)
+			env, err := attest.Sign(context.Background(), stmt, key)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -35,10 +36,10 @@ func TestSignVerifyKeyTypes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if e.PayloadType != PayloadType || len(e.Signatures) != 1 || e.Signatures[0].KeyID != wantID {
-				t.Errorf("envelope payloadType %q, signatures %+v; want %q and one signature with keyid %q", e.PayloadType, e.Signatures, PayloadType, wantID)
+			if e.PayloadType != attest.PayloadType || len(e.Signatures) != 1 || e.Signatures[0].KeyID != wantID {
+				t.Errorf("envelope payloadType %q, signatures %+v; want %q and one signature with keyid %q", e.PayloadType, e.Signatures, attest.PayloadType, wantID)
 			}
-			want, err := MarshalStatement(stmt)
+			want, err := attest.MarshalStatement(stmt)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -46,11 +47,11 @@ func TestSignVerifyKeyTypes(t *testing.T) {
 			if err != nil || !bytes.Equal(payload, want) {
 				t.Errorf("payload %s (%v), want %s", payload, err, want)
 			}
-			got, err := Verify(context.Background(), env, key.Public())
+			got, err := attest.Verify(context.Background(), env, key.Public())
 			if err != nil {
 				t.Fatal(err)
 			}
-			gotJSON, err := MarshalStatement(got)
+			gotJSON, err := attest.MarshalStatement(got)
 			if err != nil || !bytes.Equal(gotJSON, want) {
 				t.Errorf("verified statement %s (%v), want %s", gotJSON, err, want)
 			}
@@ -59,14 +60,10 @@ func TestSignVerifyKeyTypes(t *testing.T) {
 }
 
 // reenvelope signs payload as payloadType with key directly through the
-// DSSE library, for envelopes Sign would not make.
+// DSSE library, for envelopes attest.Sign would not make.
 func reenvelope(t *testing.T, key keys.Signer, payloadType string, payload []byte) []byte {
 	t.Helper()
-	v, err := newVerifier(key.Public())
-	if err != nil {
-		t.Fatal(err)
-	}
-	es, err := dsse.NewEnvelopeSigner(&signer{key: key, verifier: v})
+	es, err := attest.NewEnvelopeSigner(key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,11 +82,11 @@ func TestVerifyRejects(t *testing.T) {
 	ca := signtest.NewCA(t, "attest test CA", keys.ECDSAP256)
 	key := ca.Issue(t, signtest.LeafOptions{})
 	other := ca.Issue(t, signtest.LeafOptions{})
-	stmt, err := AcquisitionProvenance(provenanceOptions())
+	stmt, err := attest.AcquisitionProvenance(provenanceOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
-	env, err := Sign(context.Background(), stmt, key)
+	env, err := attest.Sign(context.Background(), stmt, key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +113,7 @@ func TestVerifyRejects(t *testing.T) {
 		t.Fatal("tampering changed nothing")
 	}
 	oversized := modify(func(e *dsse.Envelope) {
-		e.Signatures = append(e.Signatures, dsse.Signature{Sig: strings.Repeat("A", MaxEnvelopeBytes)})
+		e.Signatures = append(e.Signatures, dsse.Signature{Sig: strings.Repeat("A", attest.MaxEnvelopeBytes)})
 	})
 
 	tests := []struct {
@@ -130,14 +127,14 @@ func TestVerifyRejects(t *testing.T) {
 		{"keyid of another key", modify(func(e *dsse.Envelope) { e.Signatures[0].KeyID = "SHA256:other" }), key, "accepted signatures do not match threshold"},
 		{"payload type changed", modify(func(e *dsse.Envelope) { e.PayloadType = "application/json" }), key, `payload type "application/json"`},
 		{"other payload type, validly signed", reenvelope(t, key, "application/vnd.in-toto.provenance+json", payload), key, "payload type"},
-		{"in-toto type, not a statement", reenvelope(t, key, PayloadType, []byte(`{"_type":"x"}`)), key, "parse in-toto statement"},
+		{"in-toto type, not a statement", reenvelope(t, key, attest.PayloadType, []byte(`{"_type":"x"}`)), key, "parse in-toto statement"},
 		{"no signatures", modify(func(e *dsse.Envelope) { e.Signatures = nil }), key, "no signature"},
 		{"oversized", oversized, key, "more than the 1048576 allowed"},
 		{"not json", []byte("{"), key, "parse DSSE envelope"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := Verify(context.Background(), tt.envelope, tt.key.Public())
+			s, err := attest.Verify(context.Background(), tt.envelope, tt.key.Public())
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("Verify = %v, %v; want an error containing %q", s, err, tt.want)
 			}

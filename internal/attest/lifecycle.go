@@ -25,12 +25,22 @@ const (
 // manifest is what `oras attach` makes for an artifact without files: the
 // empty config and the empty blob as its one layer.
 func AttachLifecycle(ctx context.Context, t *sign.Target, eol time.Time) (ocispec.Descriptor, error) {
+	return AttachLifecycleAnnotated(ctx, t, eol, nil)
+}
+
+// AttachLifecycleAnnotated is AttachLifecycle with extra annotations on
+// the referrer manifest.
+func AttachLifecycleAnnotated(ctx context.Context, t *sign.Target, eol time.Time, extra map[string]string) (ocispec.Descriptor, error) {
 	if eol.IsZero() {
 		return ocispec.Descriptor{}, fmt.Errorf("attach lifecycle to %s: no end-of-life date", t.DigestRef())
 	}
-	desc, err := pack(ctx, t, ArtifactTypeLifecycle, nil, map[string]string{
-		AnnotationEndOfLife: eol.UTC().Format(time.RFC3339),
-	})
+	annotations := map[string]string{AnnotationEndOfLife: eol.UTC().Format(time.RFC3339)}
+	for k, v := range extra {
+		if _, ok := annotations[k]; !ok {
+			annotations[k] = v
+		}
+	}
+	desc, err := pack(ctx, t, ArtifactTypeLifecycle, nil, annotations)
 	if err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("attach lifecycle to %s: %w", t.DigestRef(), err)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -11,6 +12,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2"
 	"oras.land/oras-go/v2/content"
+	"oras.land/oras-go/v2/errdef"
 
 	"github.com/cssc-project/cssc/internal/sign"
 )
@@ -44,6 +46,12 @@ const (
 // predicateType whose subjects include t's digest (signatures are not
 // checked here): an attestation is attached only to what it describes.
 func Attach(ctx context.Context, t *sign.Target, envelope []byte, predicateType string) (ocispec.Descriptor, error) {
+	return AttachAnnotated(ctx, t, envelope, predicateType, nil)
+}
+
+// AttachAnnotated is Attach with extra annotations on the referrer
+// manifest (e.g. which acquisition attached it).
+func AttachAnnotated(ctx context.Context, t *sign.Target, envelope []byte, predicateType string, extra map[string]string) (ocispec.Descriptor, error) {
 	stmt, err := unverifiedStatement(envelope)
 	if err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("attach attestation to %s: %w", t.DigestRef(), err)
@@ -59,7 +67,13 @@ func Attach(ctx context.Context, t *sign.Target, envelope []byte, predicateType 
 		return ocispec.Descriptor{}, fmt.Errorf("attach attestation to %s: push envelope: %w", t.DigestRef(), err)
 	}
 	layer.Annotations = map[string]string{AnnotationPredicateType: predicateType}
-	desc, err := pack(ctx, t, ArtifactTypeInToto, []ocispec.Descriptor{layer}, map[string]string{AnnotationPredicateType: predicateType})
+	annotations := map[string]string{AnnotationPredicateType: predicateType}
+	for k, v := range extra {
+		if _, ok := annotations[k]; !ok {
+			annotations[k] = v
+		}
+	}
+	desc, err := pack(ctx, t, ArtifactTypeInToto, []ocispec.Descriptor{layer}, annotations)
 	if err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("attach attestation to %s: %w", t.DigestRef(), err)
 	}
@@ -170,4 +184,21 @@ func eachReferrer(ctx context.Context, t *sign.Target, artifactType string, fn f
 		}
 	}
 	return nil
+}
+
+// AttachArtifact pushes data as the one layer (of mediaType) of an OCI 1.1
+// referrer of t with artifactType and the manifest annotations given (an
+// SBOM, a SARIF report: what `oras attach` makes of one file).
+func AttachArtifact(ctx context.Context, t *sign.Target, artifactType, mediaType string, data []byte, annotations map[string]string) (ocispec.Descriptor, error) {
+	layer := content.NewDescriptorFromBytes(mediaType, data)
+	if err := t.Repo.Push(ctx, layer, bytes.NewReader(data)); err != nil {
+		if !errors.Is(err, errdef.ErrAlreadyExists) {
+			return ocispec.Descriptor{}, fmt.Errorf("attach %s to %s: push content: %w", artifactType, t.DigestRef(), err)
+		}
+	}
+	desc, err := pack(ctx, t, artifactType, []ocispec.Descriptor{layer}, annotations)
+	if err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("attach %s to %s: %w", artifactType, t.DigestRef(), err)
+	}
+	return desc, nil
 }

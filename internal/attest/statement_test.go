@@ -1,6 +1,7 @@
-package attest
+package attest_test
 
 import (
+	"github.com/cssc-project/cssc/internal/attest"
 	"strings"
 	"testing"
 	"time"
@@ -15,9 +16,9 @@ var (
 	t0             = time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
 )
 
-func vsaOptions() VSAOptions {
-	return VSAOptions{
-		Subject:        Subject{Name: "reg.example/golden/nginx", Digest: imageDigest},
+func vsaOptions() attest.VSAOptions {
+	return attest.VSAOptions{
+		Subject:        attest.Subject{Name: "reg.example/golden/nginx", Digest: imageDigest},
 		Version:        "1.2.3",
 		TimeVerified:   t0,
 		ResourceURI:    "reg.example/golden/nginx@" + imageDigest.String(),
@@ -28,9 +29,9 @@ func vsaOptions() VSAOptions {
 	}
 }
 
-func provenanceOptions() ProvenanceOptions {
-	return ProvenanceOptions{
-		Subject:        Subject{Name: "reg.example/golden/nginx", Digest: upstreamDigest},
+func provenanceOptions() attest.ProvenanceOptions {
+	return attest.ProvenanceOptions{
+		Subject:        attest.Subject{Name: "reg.example/golden/nginx", Digest: upstreamDigest},
 		Version:        "1.2.3",
 		Upstream:       "docker.io/library/nginx:1.27",
 		UpstreamDigest: upstreamDigest,
@@ -55,12 +56,12 @@ func TestStatementGolden(t *testing.T) {
 
 	tests := []struct {
 		name  string
-		build func() (*Statement, error)
+		build func() (*attest.Statement, error)
 		want  string
 	}{
 		{
 			name:  "vsa passed",
-			build: func() (*Statement, error) { return VerificationSummary(vsaOptions()) },
+			build: func() (*attest.Statement, error) { return attest.VerificationSummary(vsaOptions()) },
 			want: `{"_type":"https://in-toto.io/Statement/v1",` +
 				`"subject":[{"name":"reg.example/golden/nginx","digest":{"sha256":"` + a + `"}}],` +
 				`"predicateType":"https://slsa.dev/verification_summary/v1",` +
@@ -73,7 +74,7 @@ func TestStatementGolden(t *testing.T) {
 		},
 		{
 			name:  "vsa failed with dependency levels",
-			build: func() (*Statement, error) { return VerificationSummary(failed) },
+			build: func() (*attest.Statement, error) { return attest.VerificationSummary(failed) },
 			want: `{"_type":"https://in-toto.io/Statement/v1",` +
 				`"subject":[{"name":"reg.example/golden/nginx","digest":{"sha256":"` + a + `"}}],` +
 				`"predicateType":"https://slsa.dev/verification_summary/v1",` +
@@ -86,7 +87,7 @@ func TestStatementGolden(t *testing.T) {
 		},
 		{
 			name:  "provenance, digest kept",
-			build: func() (*Statement, error) { return AcquisitionProvenance(provenanceOptions()) },
+			build: func() (*attest.Statement, error) { return attest.AcquisitionProvenance(provenanceOptions()) },
 			want: `{"_type":"https://in-toto.io/Statement/v1",` +
 				`"subject":[{"name":"reg.example/golden/nginx","digest":{"sha256":"` + b + `"}}],` +
 				`"predicateType":"https://slsa.dev/provenance/v1",` +
@@ -98,7 +99,7 @@ func TestStatementGolden(t *testing.T) {
 		},
 		{
 			name:  "provenance, stripped",
-			build: func() (*Statement, error) { return AcquisitionProvenance(stripped) },
+			build: func() (*attest.Statement, error) { return attest.AcquisitionProvenance(stripped) },
 			want: `{"_type":"https://in-toto.io/Statement/v1",` +
 				`"subject":[{"name":"reg.example/golden/nginx","digest":{"sha256":"` + a + `"}}],` +
 				`"predicateType":"https://slsa.dev/provenance/v1",` +
@@ -116,18 +117,18 @@ func TestStatementGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := MarshalStatement(s)
+			got, err := attest.MarshalStatement(s)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if string(got) != tt.want {
 				t.Errorf("statement\n got %s\nwant %s", got, tt.want)
 			}
-			back, err := ParseStatement(got)
+			back, err := attest.ParseStatement(got)
 			if err != nil {
 				t.Fatalf("parse back: %v", err)
 			}
-			again, err := MarshalStatement(back)
+			again, err := attest.MarshalStatement(back)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -139,19 +140,19 @@ func TestStatementGolden(t *testing.T) {
 }
 
 func TestStatementOptionErrors(t *testing.T) {
-	vsaWith := func(f func(*VSAOptions)) func() error {
+	vsaWith := func(f func(*attest.VSAOptions)) func() error {
 		return func() error {
 			o := vsaOptions()
 			f(&o)
-			_, err := VerificationSummary(o)
+			_, err := attest.VerificationSummary(o)
 			return err
 		}
 	}
-	provWith := func(f func(*ProvenanceOptions)) func() error {
+	provWith := func(f func(*attest.ProvenanceOptions)) func() error {
 		return func() error {
 			o := provenanceOptions()
 			f(&o)
-			_, err := AcquisitionProvenance(o)
+			_, err := attest.AcquisitionProvenance(o)
 			return err
 		}
 	}
@@ -160,19 +161,19 @@ func TestStatementOptionErrors(t *testing.T) {
 		run  func() error
 		want string
 	}{
-		{"vsa no subject name", vsaWith(func(o *VSAOptions) { o.Subject.Name = "" }), "subject has no name"},
-		{"vsa bad subject digest", vsaWith(func(o *VSAOptions) { o.Subject.Digest = "sha256:abc" }), "invalid checksum digest length"},
-		{"vsa no version", vsaWith(func(o *VSAOptions) { o.Version = "" }), "no cssc version"},
-		{"vsa no time", vsaWith(func(o *VSAOptions) { o.TimeVerified = time.Time{} }), "no verification time"},
-		{"vsa no resource", vsaWith(func(o *VSAOptions) { o.ResourceURI = "" }), "no resource URI"},
-		{"vsa no policy uri", vsaWith(func(o *VSAOptions) { o.PolicyURI = "" }), "no policy URI"},
-		{"vsa no policy digest", vsaWith(func(o *VSAOptions) { o.PolicyDigest = "" }), "policy digest"},
-		{"prov no upstream", provWith(func(o *ProvenanceOptions) { o.Upstream = "" }), "no upstream reference"},
-		{"prov bad upstream digest", provWith(func(o *ProvenanceOptions) { o.UpstreamDigest = "md5:x" }), "upstream digest"},
-		{"prov no start", provWith(func(o *ProvenanceOptions) { o.StartedOn = time.Time{} }), "start and finish times"},
-		{"prov finish before start", provWith(func(o *ProvenanceOptions) { o.FinishedOn = t0.Add(-time.Second) }), "before it started"},
-		{"prov digest changed silently", provWith(func(o *ProvenanceOptions) { o.Subject.Digest = imageDigest }), "nothing was stripped"},
-		{"prov stripped but same digest", provWith(func(o *ProvenanceOptions) { o.Stripped = []string{"env:X"} }), "is the upstream's"},
+		{"vsa no subject name", vsaWith(func(o *attest.VSAOptions) { o.Subject.Name = "" }), "subject has no name"},
+		{"vsa bad subject digest", vsaWith(func(o *attest.VSAOptions) { o.Subject.Digest = "sha256:abc" }), "invalid checksum digest length"},
+		{"vsa no version", vsaWith(func(o *attest.VSAOptions) { o.Version = "" }), "no cssc version"},
+		{"vsa no time", vsaWith(func(o *attest.VSAOptions) { o.TimeVerified = time.Time{} }), "no verification time"},
+		{"vsa no resource", vsaWith(func(o *attest.VSAOptions) { o.ResourceURI = "" }), "no resource URI"},
+		{"vsa no policy uri", vsaWith(func(o *attest.VSAOptions) { o.PolicyURI = "" }), "no policy URI"},
+		{"vsa no policy digest", vsaWith(func(o *attest.VSAOptions) { o.PolicyDigest = "" }), "policy digest"},
+		{"prov no upstream", provWith(func(o *attest.ProvenanceOptions) { o.Upstream = "" }), "no upstream reference"},
+		{"prov bad upstream digest", provWith(func(o *attest.ProvenanceOptions) { o.UpstreamDigest = "md5:x" }), "upstream digest"},
+		{"prov no start", provWith(func(o *attest.ProvenanceOptions) { o.StartedOn = time.Time{} }), "start and finish times"},
+		{"prov finish before start", provWith(func(o *attest.ProvenanceOptions) { o.FinishedOn = t0.Add(-time.Second) }), "before it started"},
+		{"prov digest changed silently", provWith(func(o *attest.ProvenanceOptions) { o.Subject.Digest = imageDigest }), "nothing was stripped"},
+		{"prov stripped but same digest", provWith(func(o *attest.ProvenanceOptions) { o.Stripped = []string{"env:X"} }), "is the upstream's"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -198,7 +199,7 @@ func TestParseStatementRejects(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := ParseStatement([]byte(tt.in))
+			_, err := attest.ParseStatement([]byte(tt.in))
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("error %v, want one containing %q", err, tt.want)
 			}
