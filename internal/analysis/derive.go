@@ -67,7 +67,7 @@ func (p Platform) PolicyFindings() policy.Findings {
 	if r := p.Vulns; r != nil {
 		for _, v := range r.Findings {
 			pv := policy.Vulnerability{
-				ID: v.ID, Aliases: v.Aliases,
+				ID: v.ID, Aliases: v.Aliases, Upstream: v.Upstream,
 				Package: v.Package.Name, Version: v.Package.Version, Ecosystem: v.Package.Ecosystem,
 				Severity: string(v.Severity),
 			}

@@ -104,6 +104,11 @@ func NewRoot(stdout, stderr io.Writer) *cobra.Command {
 		newKeyCmd(g),
 		newSignCmd(g),
 		newVerifyCmd(g),
+		newAcquireCmd(g),
+		newAcquisitionsCmd(g),
+		newUpstreamCmd(g),
+		newExceptionCmd(g),
+		newPolicyCmd(g),
 	)
 	return root
 }

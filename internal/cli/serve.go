@@ -80,5 +80,19 @@ users, robots, tokens, keys, gc, audit), /healthz, /readyz, /metrics.`,
 	f.IntVar(&cfg.AuditPullSampling, "audit-pull-sampling", 1, "record 1 pull in N in the audit trail (1: every pull)")
 	f.StringVar(&cfg.AuditSyslog, "audit-syslog", "", "also forward audit events to syslog (RFC 5424): udp://host:514 or tcp://host:514")
 	f.StringVar(&cfg.AuditWebhook, "audit-webhook", "", "also POST audit events to this URL (JSON lines; retried, never blocks requests)")
+	pc := &cfg.Pipeline
+	f.StringVar(&pc.SigningKey, "signing-key", "", "run the acquire pipeline, signing what it promotes with this key (cssc key generate NAME; passphrase from CSSC_KEY_PASSPHRASE[_FILE])")
+	f.StringVar(&pc.KeyDir, "key-dir", "", "key store of --signing-key (default $XDG_CONFIG_HOME/cssc/keys)")
+	f.StringVar(&pc.SignFormat, "sign-format", "notation-jws", "signature format of the pipeline: notation-jws, notation-cose or cosign")
+	f.StringVar(&pc.PolicyDir, "policy", "", "policy directory (Rego; replaces the embedded default policy: cssc policy show-default)")
+	f.StringVar(&pc.Clamd, "clamd", "", "clamd's socket for the malware scan: unix:///path or tcp://host:port (none: images fail the malware check)")
+	f.StringVar(&pc.DBDir, "db-dir", "", "vulnerability database directory, as cssc db (default $XDG_CACHE_HOME/cssc/db)")
+	f.StringArrayVar(&pc.UpstreamAllow, "upstream-allow", nil, "allow acquisitions from host/repository-glob, e.g. docker.io/library/* (repeatable; also cssc upstream add)")
+	f.StringArrayVar(&pc.NotifyWebhooks, "notify-webhook", nil, "POST acquisition outcomes to this URL (JSON with a Slack-compatible text; repeatable)")
+	f.StringVar(&pc.KEKFile, "upstream-kek", "", "key-encryption key of upstream credentials (default <data-dir>/keys/upstream.kek, made if missing)")
+	f.IntVar(&pc.Workers, "acquire-workers", 2, "acquisitions run at once")
+	f.DurationVar(&pc.LifecycleMax, "lifecycle-max", 0, "cap the end of life written on promoted images at this long after promotion (0: the base OS end of life only)")
+	f.IntVar(&pc.MaxAttempts, "acquire-attempts", 5, "tries of a step that fails on a transient upstream error")
+	f.DurationVar(&pc.Backoff, "acquire-backoff", 2*time.Second, "first wait before a retry (doubles each time, at most 5 minutes)")
 	return cmd
 }

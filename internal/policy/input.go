@@ -111,6 +111,10 @@ type Vulnerability struct {
 	ID string `json:"id"`
 	// Aliases are other IDs of the same vulnerability.
 	Aliases []string `json:"aliases,omitempty"`
+	// Upstream are the IDs of the upstream vulnerability a distribution's
+	// advisory is about (DEBIAN-CVE-2024-1234 → CVE-2024-1234); an
+	// exception naming one covers the advisory.
+	Upstream []string `json:"upstream,omitempty"`
 	// Package, Version and Ecosystem name the affected package.
 	Package   string `json:"package"`
 	Version   string `json:"version"`

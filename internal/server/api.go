@@ -57,6 +57,7 @@ func (s *Server) apiHandler(auditAPI http.Handler) http.Handler {
 	handle("DELETE /api/v1/tokens/{id}", s.revokeToken)
 	handle("POST /api/v1/keys/token/rotate", admin(s.rotateTokenKey))
 	handle("POST /api/v1/gc", admin(s.gcHandler))
+	s.acquireRoutes(handle, admin)
 	if auditAPI != nil {
 		audited := admin(func(w http.ResponseWriter, r *http.Request, _ *auth.Principal) { auditAPI.ServeHTTP(w, r) })
 		handle("/api/v1/audit", audited)

@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cssc-project/cssc/internal/acquire"
 	"github.com/cssc-project/cssc/internal/audit"
 	"github.com/cssc-project/cssc/internal/auth"
 	"github.com/cssc-project/cssc/internal/datadir"
@@ -25,6 +26,7 @@ import (
 	"github.com/cssc-project/cssc/internal/metrics"
 	"github.com/cssc-project/cssc/internal/registry"
 	"github.com/cssc-project/cssc/internal/tlsutil"
+	"github.com/cssc-project/cssc/internal/upstream"
 )
 
 // Config of a server. The CLI fills it from flags, YAML and environment.
@@ -71,6 +73,9 @@ type Config struct {
 	AuditPullSampling       int
 	AuditSyslog             string
 	AuditWebhook            string
+
+	// Pipeline configures the acquire pipeline.
+	Pipeline PipelineConfig
 }
 
 // Server is a running cssc server.
@@ -89,6 +94,8 @@ type Server struct {
 	// registryHandler serves /v2/ (authenticated and audited); the
 	// pipeline reaches it in process.
 	registryHandler http.Handler
+	pipeline        *acquire.Pipeline
+	upstreams       *upstream.Registry
 	// openWarned is when open mode was last warned about (Unix seconds).
 	openWarned atomic.Int64
 }
@@ -188,6 +195,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err erro
 		}
 		return "other"
 	}
+	if err = s.setupPipeline(ctx, cfg); err != nil {
+		return nil, err
+	}
 	s.http = &http.Server{
 		Handler:           s.withRequestID(m.Wrap(stallGuard(mux, cfg.BodyStallTimeout), routeOf, s.accessLog)),
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
@@ -283,6 +293,12 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	go func() { errc <- s.http.Serve(s.listener) }()
 	close(s.ready)
 	s.log.Info("cssc serving", "addr", s.Addr(), "data_dir", s.cfg.DataDir)
+	if s.pipeline != nil {
+		pipeDone := make(chan struct{})
+		pipeCtx, stopPipe := context.WithCancel(ctx)
+		go func() { defer close(pipeDone); _ = s.pipeline.Run(pipeCtx) }()
+		defer func() { stopPipe(); <-pipeDone }()
+	}
 	gcDone := make(chan struct{})
 	gcCtx, stopGC := context.WithCancel(ctx)
 	go func() { defer close(gcDone); s.periodicGC(gcCtx) }()

@@ -114,7 +114,7 @@ exception_covers(e, v) if {
 	exception_package(e, v)
 }
 
-vuln_ids(v) := {v.id} | {a | some a in object.get(v, "aliases", [])}
+vuln_ids(v) := ({v.id} | {a | some a in object.get(v, "aliases", [])}) | {u | some u in object.get(v, "upstream", [])}
 
 exception_ids(e) := {e.vulnerability} | {a | some a in object.get(e, "aliases", [])}
 

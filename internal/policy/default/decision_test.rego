@@ -81,6 +81,13 @@ test_active_exception_by_alias_allows if {
 	decision.warn == {"critical CVE-2024-1234 in openssl 3.0.1 has a fix (3.0.2) but is excepted until 2026-07-01T00:00:00Z by alice: not reachable"} with input as inp
 }
 
+test_exception_by_upstream_id_allows if {
+	v := json.patch(crit, [{"op": "replace", "path": "/id", "value": "DEBIAN-CVE-2024-1234"}, {"op": "add", "path": "/upstream", "value": ["CVE-2024-1234"]}])
+	e := {"vulnerability": "CVE-2024-1234", "products": ["sha256:aa"], "status": "not_affected", "reason": "r", "approver": "alice", "expires": "2026-07-01T00:00:00Z"}
+	inp := json.patch(with_vuln(v), [{"op": "add", "path": "/exceptions/-", "value": e}])
+	count(decision.deny) == 0 with input as inp
+}
+
 test_expired_exception_denies if {
 	e := {"vulnerability": "CVE-2024-1234", "products": ["sha256:aa"], "status": "not_affected", "reason": "r", "approver": "alice", "expires": "2026-05-01T00:00:00Z"}
 	inp := json.patch(with_vuln(crit), [{"op": "add", "path": "/exceptions/-", "value": e}])

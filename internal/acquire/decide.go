@@ -1,0 +1,233 @@
+package acquire
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/cssc-project/cssc/internal/analysis"
+	"github.com/cssc-project/cssc/internal/policy"
+	"github.com/cssc-project/cssc/internal/risk"
+)
+
+// output reads what an earlier step saved.
+func (r *run) output(ctx context.Context, name string, v any) error {
+	if b, ok := r.outputs[name]; ok {
+		return json.Unmarshal(b, v)
+	}
+	b, err := r.p.cfg.Queue.AcquisitionOutput(ctx, r.rec.ID, name)
+	if err != nil {
+		return permanent(err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return permanent(fmt.Errorf("read the %s saved by an earlier step: %w", name, err))
+	}
+	return nil
+}
+
+func (r *run) setOutput(name string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", name, err)
+	}
+	r.outputs[name] = b
+	return nil
+}
+
+// analyse builds or reads the SBOM and matches vulnerabilities, and scans
+// for malware and secrets, per platform.
+func (r *run) analyse(ctx context.Context) (stepResult, error) {
+	p, rec := r.p, r.rec
+	ref := p.cfg.Host + "/" + r.quarantineRepo() + "@" + rec.Digest
+	rec.DataVersion = p.cfg.DataVersion()
+	platforms, err := p.cfg.Analyze(ctx, ref)
+	if err != nil {
+		return stepResult{}, fmt.Errorf("analyse %s: %w", ref, err)
+	}
+	if len(platforms) == 0 {
+		return stepResult{}, permanent(fmt.Errorf("analyse %s: no image in it", ref))
+	}
+	if err := r.setOutput("analysis", platforms); err != nil {
+		return stepResult{}, err
+	}
+	var parts []string
+	for _, pl := range platforms {
+		f := pl.PolicyFindings()
+		s := fmt.Sprintf("%d packages, %d vulnerabilities, malware %s, secrets %s", len(pl.Inventory.Packages), len(f.Vulnerabilities),
+			orNone(f.Malware.Status), orNone(f.Secrets.Status))
+		if pl.Platform != "" {
+			s = pl.Platform + ": " + s
+		}
+		parts = append(parts, s)
+	}
+	return stepResult{outcome: "ok", detail: strings.Join(parts, "; "), next: StepScore}, nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "not scanned"
+	}
+	return s
+}
+
+// signatureState is the upstream signature for the risk score.
+func (r *run) signatureState() risk.Signature {
+	s := r.rec.Signatures
+	switch {
+	case s == nil || !s.Found:
+		return risk.SignatureNone
+	case s.Verified:
+		return risk.SignatureVerified
+	case strings.Contains(s.Detail, "no trust material"):
+		return risk.SignaturePresent
+	}
+	return risk.SignatureInvalid
+}
+
+// score computes the risk score of every platform (docs/RISK.md).
+func (r *run) score(ctx context.Context) (stepResult, error) {
+	p, rec := r.p, r.rec
+	var platforms []analysis.Platform
+	if err := r.output(ctx, "analysis", &platforms); err != nil {
+		return stepResult{}, err
+	}
+	var md Metadata
+	if err := r.output(ctx, "metadata", &md); err != nil {
+		return stepResult{}, err
+	}
+	now := p.cfg.Now().UTC()
+	results := make([]risk.Result, len(platforms))
+	rec.Risk = nil
+	worst := 0
+	for i, pl := range platforms {
+		res := risk.Score(pl.RiskInput(r.signatureState(), md.Provenance != nil), now)
+		results[i] = res
+		pr := PlatformRisk{Platform: pl.Platform, Digest: pl.Digest, Score: res.Total, Level: res.Level, Version: res.Version}
+		for _, c := range res.Breakdown {
+			pr.Lines = append(pr.Lines, RiskComponent{Name: c.Name, Points: c.Points, Detail: c.Why})
+		}
+		rec.Risk = append(rec.Risk, pr)
+		worst = max(worst, res.Total)
+	}
+	rec.RiskScore = &worst
+	if err := r.setOutput("risk", results); err != nil {
+		return stepResult{}, err
+	}
+	return stepResult{outcome: "ok", detail: fmt.Sprintf("risk %d (%s)", worst, risk.Level(worst)), next: StepDecide}, nil
+}
+
+// decide asks the policy for every platform; the image passes when every
+// platform does.
+func (r *run) decide(ctx context.Context) (stepResult, error) {
+	p, rec := r.p, r.rec
+	var platforms []analysis.Platform
+	if err := r.output(ctx, "analysis", &platforms); err != nil {
+		return stepResult{}, err
+	}
+	var results []risk.Result
+	if err := r.output(ctx, "risk", &results); err != nil {
+		return stepResult{}, err
+	}
+	var md Metadata
+	if err := r.output(ctx, "metadata", &md); err != nil {
+		return stepResult{}, err
+	}
+	if len(results) != len(platforms) {
+		return stepResult{}, permanent(fmt.Errorf("saved risk scores (%d) do not match the platforms analysed (%d)", len(results), len(platforms)))
+	}
+	src, err := parseSource(rec.Source)
+	if err != nil {
+		return stepResult{}, err
+	}
+	now := p.cfg.Now().UTC()
+	var all []policy.Exception
+	if p.cfg.Exceptions != nil {
+		if all, err = p.cfg.Exceptions.Exceptions(ctx, now); err != nil {
+			return stepResult{}, fmt.Errorf("read exceptions: %w", err)
+		}
+	}
+	repos := []string{rec.Name, r.quarantineRepo(), r.goldenRepo(), src.Name(), src.Repository}
+	sig := policy.SignatureCheck{}
+	if s := rec.Signatures; s != nil {
+		sig = policy.SignatureCheck{Found: s.Found, Verified: s.Verified, Signers: s.Signers}
+		if s.Found && !s.Verified {
+			sig.Error = s.Detail
+		}
+	}
+	sigPolicy := ""
+	if rec.Signatures != nil {
+		sigPolicy = rec.Signatures.Policy
+	}
+	allowed := true
+	var reasons, warnings []string
+	var decisions []policy.Decision
+	for i, pl := range platforms {
+		ref := p.cfg.Host + "/" + r.quarantineRepo() + "@" + pl.Digest
+		in := policy.Input{
+			Checkpoint: policy.CheckpointPromote, Now: now,
+			Image:    pl.PolicyImage(ref, r.quarantineRepo()),
+			Upstream: policy.Upstream{Registry: src.Registry, Repository: src.Repository, Reference: refOrDigest(src), SignaturePolicy: sigPolicy},
+			Findings: pl.PolicyFindings(), Risk: results[i],
+			Signatures: policy.Signatures{Upstream: sig},
+			SBOM:       policy.Attachment{Present: pl.AttachedSBOM != nil},
+			Provenance: policy.Attachment{Present: md.Provenance != nil},
+			BaseOS:     pl.PolicyBaseOS(),
+			Exceptions: policy.ActiveExceptions(all, pl.Digest, append(repos, rec.Digest), now),
+		}
+		if in.Exceptions == nil {
+			in.Exceptions = []policy.Exception{}
+		}
+		d, err := p.cfg.Policy.Decide(ctx, in)
+		if err != nil {
+			return stepResult{}, permanent(fmt.Errorf("policy decision: %w", err))
+		}
+		decisions = append(decisions, d)
+		prefix := ""
+		if len(platforms) > 1 && pl.Platform != "" {
+			prefix = pl.Platform + ": "
+		}
+		if !d.Allowed {
+			allowed = false
+		}
+		for _, s := range d.Reasons {
+			reasons = appendUnique(reasons, prefix+s)
+		}
+		for _, s := range d.Warnings {
+			warnings = appendUnique(warnings, prefix+s)
+		}
+	}
+	if err := r.setOutput("decision", decisions); err != nil {
+		return stepResult{}, err
+	}
+	rec.PolicyDigest, rec.DecidedAt, rec.Warnings = p.cfg.Policy.Digest(), now, warnings
+	rec.Reasons = []string{}
+	if !allowed {
+		rec.Reasons = reasons
+		if len(rec.Reasons) == 0 {
+			rec.Reasons = []string{"the policy denied without a reason"}
+		}
+		rec.Verdict = StateBlocked
+		return stepResult{outcome: "block", detail: strings.Join(rec.Reasons, "; "), next: StepNotify}, nil
+	}
+	rec.Verdict = StatePromoted
+	detail := "policy passed"
+	if len(warnings) > 0 {
+		detail += " with warnings: " + strings.Join(warnings, "; ")
+	}
+	return stepResult{outcome: "pass", detail: detail, next: StepEnrich}, nil
+}
+
+func refOrDigest(s source) string {
+	if s.Tag != "" {
+		return s.Tag
+	}
+	return s.Digest
+}
+
+func appendUnique(list []string, s string) []string {
+	if contains(list, s) {
+		return list
+	}
+	return append(list, s)
+}
