@@ -199,12 +199,18 @@ func run(ctx context.Context, bin, dataDir string) error {
 		return err
 	}
 
+	// 5d. The Acquire pipeline: upstream → quarantine → checks → golden.
+	work := filepath.Dir(dataDir)
+	if err := acquireStory(ctx, bin, work, filepath.Join(work, "signing", "keys"), filepath.Join(work, "vulndb")); err != nil {
+		return err
+	}
+
 	// 6. Turn authentication on, and see it at work.
 	stop()
 	if err := secured(ctx, bin, dataDir, addr, ref); err != nil {
 		return err
 	}
-	step("demo finished: registry, index, referrers, gc, SBOM, vulnerability, malware and secret scans, signing and verification, access control and the audit trail all work")
+	step("demo finished: registry, index, referrers, gc, SBOM, vulnerability, malware and secret scans, signing and verification, the acquire pipeline, access control and the audit trail all work")
 	return nil
 }
 
@@ -212,8 +218,14 @@ func run(ctx context.Context, bin, dataDir string) error {
 // safe to call twice.
 func startServer(ctx context.Context, bin, dataDir, addr string) (stop func(), err error) {
 	step("starting: %s serve --data-dir %s --addr %s", bin, dataDir, addr)
-	srv := exec.Command(bin, "serve", "--data-dir", dataDir, "--addr", addr, "--log-level", "warn")
-	srv.Stdout, srv.Stderr = os.Stdout, os.Stderr
+	return startServerWith(ctx, bin, addr, nil, "--data-dir", dataDir)
+}
+
+// startServerWith starts `cssc serve --addr addr` with more arguments and
+// the environment env (nil: this process's).
+func startServerWith(ctx context.Context, bin, addr string, env []string, args ...string) (stop func(), err error) {
+	srv := exec.Command(bin, append([]string{"serve", "--addr", addr, "--log-level", "warn"}, args...)...)
+	srv.Stdout, srv.Stderr, srv.Env = os.Stdout, os.Stderr, env
 	if err := srv.Start(); err != nil {
 		return nil, fmt.Errorf("start cssc: %w", err)
 	}

@@ -54,7 +54,7 @@ func (r *run) analyse(ctx context.Context) (stepResult, error) {
 	var parts []string
 	for _, pl := range platforms {
 		f := pl.PolicyFindings()
-		s := fmt.Sprintf("%d packages, %d vulnerabilities, malware %s, secrets %s", len(pl.Inventory.Packages), len(f.Vulnerabilities),
+		s := fmt.Sprintf("%s, %s, malware %s, secrets %s", count(len(pl.Inventory.Packages), "package"), count(len(f.Vulnerabilities), "vulnerability", "vulnerabilities"),
 			orNone(f.Malware.Status), orNone(f.Secrets.Status))
 		if pl.Platform != "" {
 			s = pl.Platform + ": " + s
@@ -230,4 +230,15 @@ func appendUnique(list []string, s string) []string {
 		return list
 	}
 	return append(list, s)
+}
+
+// count writes n with its noun: "1 package", "2 packages".
+func count(n int, one string, many ...string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	if len(many) > 0 {
+		return fmt.Sprintf("%d %s", n, many[0])
+	}
+	return fmt.Sprintf("%d %ss", n, one)
 }

@@ -221,9 +221,17 @@ func printOutcome(w io.Writer, rec *acquire.Record) {
 	if rec.RiskScore != nil {
 		score = fmt.Sprint(*rec.RiskScore)
 	}
+	attached, signatures := 0, 0
+	for _, r := range rec.Referrers {
+		if r.Kind == acquire.KindSignature {
+			signatures++
+		} else {
+			attached++
+		}
+	}
 	switch rec.State {
 	case acquire.StatePromoted:
-		fmt.Fprintf(w, "PROMOTED %s → %s (risk %s, %d artifacts attached and signed)\n", rec.Source, rec.GoldenRef, score, len(rec.Referrers))
+		fmt.Fprintf(w, "PROMOTED %s → %s (risk %s; %d artifacts attached, %d signatures by the enterprise key)\n", rec.Source, rec.GoldenRef, score, attached, signatures)
 	case acquire.StateBlocked:
 		fmt.Fprintf(w, "BLOCKED %s: stays in %s (risk %s)\n", rec.Source, rec.QuarantineRef, score)
 	default:
