@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/cssc-project/cssc/internal/analysis"
 	"github.com/cssc-project/cssc/internal/policy"
@@ -136,66 +137,10 @@ func (r *run) decide(ctx context.Context) (stepResult, error) {
 	if len(results) != len(platforms) {
 		return stepResult{}, permanent(fmt.Errorf("saved risk scores (%d) do not match the platforms analysed (%d)", len(results), len(platforms)))
 	}
-	src, err := parseSource(rec.Source)
+	now := p.cfg.Now().UTC()
+	allowed, reasons, warnings, decisions, err := r.decideAll(ctx, platforms, results, md, now)
 	if err != nil {
 		return stepResult{}, err
-	}
-	now := p.cfg.Now().UTC()
-	var all []policy.Exception
-	if p.cfg.Exceptions != nil {
-		if all, err = p.cfg.Exceptions.Exceptions(ctx, now); err != nil {
-			return stepResult{}, fmt.Errorf("read exceptions: %w", err)
-		}
-	}
-	repos := []string{rec.Name, r.quarantineRepo(), r.goldenRepo(), src.Name(), src.Repository}
-	sig := policy.SignatureCheck{}
-	if s := rec.Signatures; s != nil {
-		sig = policy.SignatureCheck{Found: s.Found, Verified: s.Verified, Signers: s.Signers}
-		if s.Found && !s.Verified {
-			sig.Error = s.Detail
-		}
-	}
-	sigPolicy := ""
-	if rec.Signatures != nil {
-		sigPolicy = rec.Signatures.Policy
-	}
-	allowed := true
-	var reasons, warnings []string
-	var decisions []policy.Decision
-	for i, pl := range platforms {
-		ref := p.cfg.Host + "/" + r.quarantineRepo() + "@" + pl.Digest
-		in := policy.Input{
-			Checkpoint: policy.CheckpointPromote, Now: now,
-			Image:    pl.PolicyImage(ref, r.quarantineRepo()),
-			Upstream: policy.Upstream{Registry: src.Registry, Repository: src.Repository, Reference: refOrDigest(src), SignaturePolicy: sigPolicy},
-			Findings: pl.PolicyFindings(), Risk: results[i],
-			Signatures: policy.Signatures{Upstream: sig},
-			SBOM:       policy.Attachment{Present: pl.AttachedSBOM != nil},
-			Provenance: policy.Attachment{Present: md.Provenance != nil},
-			BaseOS:     pl.PolicyBaseOS(),
-			Exceptions: policy.ActiveExceptions(all, pl.Digest, append(repos, rec.Digest), now),
-		}
-		if in.Exceptions == nil {
-			in.Exceptions = []policy.Exception{}
-		}
-		d, err := p.cfg.Policy.Decide(ctx, in)
-		if err != nil {
-			return stepResult{}, permanent(fmt.Errorf("policy decision: %w", err))
-		}
-		decisions = append(decisions, d)
-		prefix := ""
-		if len(platforms) > 1 && pl.Platform != "" {
-			prefix = pl.Platform + ": "
-		}
-		if !d.Allowed {
-			allowed = false
-		}
-		for _, s := range d.Reasons {
-			reasons = appendUnique(reasons, prefix+s)
-		}
-		for _, s := range d.Warnings {
-			warnings = appendUnique(warnings, prefix+s)
-		}
 	}
 	if err := r.setOutput("decision", decisions); err != nil {
 		return stepResult{}, err
@@ -241,4 +186,70 @@ func count(n int, one string, many ...string) string {
 		return fmt.Sprintf("%d %s", n, many[0])
 	}
 	return fmt.Sprintf("%d %ss", n, one)
+}
+
+// decideAll asks the policy for every platform at the promote checkpoint;
+// the image passes when every platform does. Reasons and warnings name
+// the platform when there are several.
+func (r *run) decideAll(ctx context.Context, platforms []analysis.Platform, results []risk.Result, md Metadata, now time.Time) (allowed bool, reasons, warnings []string, decisions []policy.Decision, err error) {
+	p, rec := r.p, r.rec
+	src, err := parseSource(rec.Source)
+	if err != nil {
+		return false, nil, nil, nil, err
+	}
+	var all []policy.Exception
+	if p.cfg.Exceptions != nil {
+		if all, err = p.cfg.Exceptions.Exceptions(ctx, now); err != nil {
+			return false, nil, nil, nil, fmt.Errorf("read exceptions: %w", err)
+		}
+	}
+	repos := []string{rec.Name, r.quarantineRepo(), r.goldenRepo(), src.Name(), src.Repository}
+	sig := policy.SignatureCheck{}
+	if s := rec.Signatures; s != nil {
+		sig = policy.SignatureCheck{Found: s.Found, Verified: s.Verified, Signers: s.Signers}
+		if s.Found && !s.Verified {
+			sig.Error = s.Detail
+		}
+	}
+	sigPolicy := ""
+	if rec.Signatures != nil {
+		sigPolicy = rec.Signatures.Policy
+	}
+	allowed = true
+	for i, pl := range platforms {
+		ref := p.cfg.Host + "/" + r.quarantineRepo() + "@" + pl.Digest
+		in := policy.Input{
+			Checkpoint: policy.CheckpointPromote, Now: now,
+			Image:    pl.PolicyImage(ref, r.quarantineRepo()),
+			Upstream: policy.Upstream{Registry: src.Registry, Repository: src.Repository, Reference: refOrDigest(src), SignaturePolicy: sigPolicy},
+			Findings: pl.PolicyFindings(), Risk: results[i],
+			Signatures: policy.Signatures{Upstream: sig},
+			SBOM:       policy.Attachment{Present: pl.AttachedSBOM != nil},
+			Provenance: policy.Attachment{Present: md.Provenance != nil},
+			BaseOS:     pl.PolicyBaseOS(),
+			Exceptions: policy.ActiveExceptions(all, pl.Digest, append(repos, rec.Digest), now),
+		}
+		if in.Exceptions == nil {
+			in.Exceptions = []policy.Exception{}
+		}
+		d, err := p.cfg.Policy.Decide(ctx, in)
+		if err != nil {
+			return false, nil, nil, nil, permanent(fmt.Errorf("policy decision: %w", err))
+		}
+		decisions = append(decisions, d)
+		prefix := ""
+		if len(platforms) > 1 && pl.Platform != "" {
+			prefix = pl.Platform + ": "
+		}
+		if !d.Allowed {
+			allowed = false
+		}
+		for _, s := range d.Reasons {
+			reasons = appendUnique(reasons, prefix+s)
+		}
+		for _, s := range d.Warnings {
+			warnings = appendUnique(warnings, prefix+s)
+		}
+	}
+	return allowed, reasons, warnings, decisions, nil
 }

@@ -40,6 +40,8 @@ type Queue interface {
 // into golden/, atomically (*store.Store).
 type Promoter interface {
 	Promote(ctx context.Context, from, to, root, tag string) (store.Promotion, error)
+	// Demote removes tag from golden repo (the image stays in quarantine).
+	Demote(ctx context.Context, repo, tag string) error
 }
 
 // Upstreams is the allow-list (*upstream.Registry).
@@ -104,6 +106,13 @@ type Config struct {
 	// Version is cssc's version (in the attestations).
 	Version string
 
+	// Sync keeps sync rules (nil: none run). Rematch re-matches a stored
+	// inventory for rescans (nil: no rescans); RescanCheck is how often
+	// the data is checked for a change that calls for one (0: 1 minute).
+	Sync        SyncStore
+	Rematch     Rematcher
+	RescanCheck time.Duration
+
 	Workers     int           // 0: 2
 	Lease       time.Duration // 0: 2 minutes
 	MaxAttempts int           // 0: 5 (transient errors)
@@ -135,6 +144,8 @@ type Pipeline struct {
 
 	mu       sync.Mutex
 	progress map[string]Progress // live copy progress, by acquisition
+	// rescannedVersion is the data version golden/ was last rescanned on.
+	rescannedVersion string
 }
 
 // New checks cfg and makes a Pipeline.
@@ -174,6 +185,9 @@ func New(cfg Config) (*Pipeline, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.RescanCheck <= 0 {
+		cfg.RescanCheck = time.Minute
 	}
 	if cfg.DataVersion == nil {
 		cfg.DataVersion = func() string { return "" }
@@ -411,6 +425,11 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		}
 	}
 	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		p.schedule(ctx)
+	}()
 	prefix := newID(p.cfg.Now())
 	for i := range p.cfg.Workers {
 		wg.Add(1)
@@ -442,6 +461,31 @@ func (p *Pipeline) work(ctx context.Context, owner string) {
 		case <-t.C:
 		}
 		t.Stop()
+	}
+}
+
+// schedule runs due sync rules, and rescans golden/ when the
+// vulnerability data changes.
+func (p *Pipeline) schedule(ctx context.Context) {
+	syncTick := time.NewTicker(min(p.cfg.Poll*5, 15*time.Second))
+	defer syncTick.Stop()
+	rescanTick := time.NewTicker(p.cfg.RescanCheck)
+	defer rescanTick.Stop()
+	for {
+		if p.cfg.Sync != nil {
+			p.runDueSyncRules(ctx)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-syncTick.C:
+		case <-rescanTick.C:
+			if p.cfg.Rematch != nil && p.rescanDue() {
+				if _, err := p.Rescan(ctx, false); err != nil && ctx.Err() == nil {
+					p.log.ErrorContext(ctx, "rescan of golden/", "err", err)
+				}
+			}
+		}
 	}
 }
 

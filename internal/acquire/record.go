@@ -25,10 +25,15 @@ const (
 	StatePromoted State = "promoted"
 	StateBlocked  State = "blocked"
 	StateFailed   State = "failed"
+	// StateDemoted: promoted, then taken out of golden/ by a rescan the
+	// policy failed (data.cssc.decision.demote).
+	StateDemoted State = "demoted"
 )
 
 // Final reports whether s is an end state.
-func (s State) Final() bool { return s == StatePromoted || s == StateBlocked || s == StateFailed }
+func (s State) Final() bool {
+	return s == StatePromoted || s == StateBlocked || s == StateFailed || s == StateDemoted
+}
 
 // Step names a pipeline step.
 type Step string
@@ -103,6 +108,10 @@ type Record struct {
 	// acquisition stopped (a retry resumes there).
 	Verdict    State `json:"verdict,omitempty"`
 	FailedStep Step  `json:"failed_step,omitempty"`
+	// RescannedAt is the last rescan of a promoted image; Flags are the
+	// reasons it no longer passes (empty while it does).
+	RescannedAt time.Time `json:"rescanned_at,omitzero"`
+	Flags       []string  `json:"flags,omitempty"`
 	// SameAs names the earlier acquisition this one repeated exactly
 	// (same digest, policy and data): nothing was done again.
 	SameAs      string    `json:"same_as,omitempty"`

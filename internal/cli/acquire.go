@@ -625,3 +625,153 @@ again with cssc acquisitions retry.`,
 	cmd.AddCommand(add, list, remove)
 	return cmd
 }
+
+func newSyncCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "sync",
+		Short: "Re-acquire an upstream repository's tags on a schedule (new or moved tags start acquisitions)",
+	}
+	addServerFlags(cmd.PersistentFlags())
+	var rule struct {
+		Match, As, Platform string
+		Interval            time.Duration
+	}
+	add := &cobra.Command{
+		Use:   "add UPSTREAM-REPOSITORY --match REGEXP --interval 6h",
+		Short: "Add a sync rule (its first run is at once)",
+		Long: `Every --interval, the tags of the upstream repository that --match matches are
+resolved; each tag that is new, or has moved to another digest, starts an
+acquisition. An upstream that is down, throttles or deletes a tag changes
+nothing in golden/: the error is kept on the rule and it runs again at its
+next time.`,
+		Example: `  cssc sync add docker.io/library/alpine --match '^3\.2[0-9]$' --interval 6h`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			body := map[string]any{"source": args[0], "match": rule.Match, "interval": rule.Interval.String(), "as": rule.As, "platform": rule.Platform}
+			var out acquire.SyncRule
+			if err := g.call(cmd, "POST", "/api/v1/sync-rules", body, &out); err != nil {
+				return fmt.Errorf("add sync rule: %w", err)
+			}
+			fmt.Fprintf(g.stderr, "sync rule %s: %s tags matching %q every %s\n", out.ID, out.Source, out.Match, time.Duration(out.Interval))
+			fmt.Fprintln(g.stdout, out.ID)
+			return nil
+		},
+	}
+	af := add.Flags()
+	af.StringVar(&rule.Match, "match", "", "regular expression the tags must match (empty: every tag)")
+	af.DurationVar(&rule.Interval, "interval", 6*time.Hour, "how often to look (at least 1m)")
+	af.StringVar(&rule.As, "as", "", "internal name for every tag (default: the upstream repository path)")
+	af.StringVar(&rule.Platform, "platform", "all", "all, or one platform")
+	var format string
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List the sync rules, their last run and error",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var out struct {
+				Rules []acquire.SyncRule `json:"sync_rules"`
+			}
+			if err := g.call(cmd, "GET", "/api/v1/sync-rules", nil, &out); err != nil {
+				return fmt.Errorf("list sync rules: %w", err)
+			}
+			if format == "json" {
+				return json.NewEncoder(g.stdout).Encode(out)
+			}
+			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tSOURCE\tMATCH\tEVERY\tTAGS\tLAST RUN\tNEXT RUN\tLAST ERROR")
+			for _, r := range out.Rules {
+				last := "-"
+				if !r.LastRun.IsZero() {
+					last = r.LastRun.Format(time.RFC3339)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", r.ID, r.Source, r.Match, time.Duration(r.Interval), len(r.Seen), last, r.NextRun.Format(time.RFC3339), r.LastError)
+			}
+			return tw.Flush()
+		},
+	}
+	list.Flags().StringVarP(&format, "format", "o", "text", "text or json")
+	remove := &cobra.Command{
+		Use:   "remove ID",
+		Short: "Remove a sync rule (what it acquired stays)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := g.call(cmd, "DELETE", "/api/v1/sync-rules/"+url.PathEscape(args[0]), nil, nil); err != nil {
+				return fmt.Errorf("remove sync rule %s: %w", args[0], err)
+			}
+			fmt.Fprintf(g.stderr, "sync rule %s removed\n", args[0])
+			return nil
+		},
+	}
+	runNow := &cobra.Command{
+		Use:   "run ID",
+		Short: "Run a sync rule now",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var out acquire.SyncRule
+			if err := g.call(cmd, "POST", "/api/v1/sync-rules/"+url.PathEscape(args[0])+"/run", nil, &out); err != nil {
+				return fmt.Errorf("run sync rule %s: %w", args[0], err)
+			}
+			fmt.Fprintf(g.stderr, "sync rule %s: %d matching tags, %d acquisitions started\n", out.ID, len(out.Seen), len(out.LastStarted))
+			if out.LastError != "" {
+				fmt.Fprintf(g.stderr, "  error: %s\n", out.LastError)
+			}
+			for _, id := range out.LastStarted {
+				fmt.Fprintln(g.stdout, id)
+			}
+			return nil
+		},
+	}
+	cmd.AddCommand(add, list, remove, runNow)
+	return cmd
+}
+
+func newRescanCmd(g *globals) *cobra.Command {
+	var format string
+	cmd := &cobra.Command{
+		Use:   "rescan",
+		Short: "Decide again on every golden image with the current vulnerability data and policy (no download)",
+		Long: `Re-match the SBOMs stored at acquisition against the current vulnerability
+database, recompute the risk scores and decide again with the current
+policy and exceptions. Images that no longer pass are flagged (and taken
+out of golden/ when the policy's demote rule says so; data
+{"cssc": {"demote_on_failure": true}} in the default policy). The server
+also does this on its own when the database changes.
+Exit codes: 0 every image passes, 1 some are flagged, 2 error.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var rep acquire.RescanReport
+			if err := g.call(cmd, "POST", "/api/v1/rescan", nil, &rep); err != nil {
+				return fmt.Errorf("rescan: %w", err)
+			}
+			if format == "json" {
+				if err := json.NewEncoder(g.stdout).Encode(rep); err != nil {
+					return err
+				}
+			} else {
+				tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "IMAGE\tRISK\tRESULT\tREASONS")
+				for _, im := range rep.Images {
+					result := "passes"
+					switch {
+					case im.Error != "":
+						result = "error: " + im.Error
+					case im.Demoted:
+						result = "DEMOTED"
+					case !im.Passed:
+						result = "FLAGGED"
+					}
+					fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", im.Image, im.RiskScore, result, strings.Join(im.Reasons, "; "))
+				}
+				_ = tw.Flush()
+				fmt.Fprintf(g.stderr, "%d golden images rescanned on data %s: %d flagged, %d demoted\n", len(rep.Images), rep.DataVersion, rep.Flagged, rep.Demoted)
+			}
+			if rep.Flagged > 0 {
+				return &exitError{1, fmt.Errorf("%d golden images no longer pass", rep.Flagged)}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&format, "format", "o", "text", "text or json")
+	addServerFlags(cmd.PersistentFlags())
+	return cmd
+}

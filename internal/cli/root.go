@@ -109,6 +109,8 @@ func NewRoot(stdout, stderr io.Writer) *cobra.Command {
 		newUpstreamCmd(g),
 		newExceptionCmd(g),
 		newPolicyCmd(g),
+		newSyncCmd(g),
+		newRescanCmd(g),
 	)
 	return root
 }

@@ -92,6 +92,7 @@ users, robots, tokens, keys, gc, audit), /healthz, /readyz, /metrics.`,
 	f.StringVar(&pc.KEKFile, "upstream-kek", "", "key-encryption key of upstream credentials (default <data-dir>/keys/upstream.kek, made if missing)")
 	f.IntVar(&pc.Workers, "acquire-workers", 2, "acquisitions run at once")
 	f.DurationVar(&pc.LifecycleMax, "lifecycle-max", 0, "cap the end of life written on promoted images at this long after promotion (0: the base OS end of life only)")
+	f.DurationVar(&pc.RescanCheck, "rescan-check", time.Minute, "how often to check whether the vulnerability data changed, which rescans golden/")
 	f.IntVar(&pc.MaxAttempts, "acquire-attempts", 5, "tries of a step that fails on a transient upstream error")
 	f.DurationVar(&pc.Backoff, "acquire-backoff", 2*time.Second, "first wait before a retry (doubles each time, at most 5 minutes)")
 	return cmd

@@ -38,7 +38,8 @@ const Package = "cssc.decision"
 const query = `deny := data.cssc.decision.deny
 deny_is_set := is_set(deny)
 warn := [w | w := data.cssc.decision.warn]
-warn_is_set := [is_set(w) | w := data.cssc.decision.warn]`
+warn_is_set := [is_set(w) | w := data.cssc.decision.warn]
+demote := [d | d := data.cssc.decision.demote]`
 
 // Decision is the outcome of one evaluation.
 type Decision struct {
@@ -52,6 +53,11 @@ type Decision struct {
 	PolicyDigest string `json:"policy_digest"`
 	// Checkpoint is the input's checkpoint.
 	Checkpoint Checkpoint `json:"checkpoint"`
+	// Demote asks, when an image already in golden/ no longer passes (a
+	// rescan with new vulnerability data), to take it out of golden/
+	// rather than only flag it: data.cssc.decision.demote, optional,
+	// false when undefined.
+	Demote bool `json:"demote,omitempty"`
 }
 
 // Engine is a loaded, prepared policy. It is safe for concurrent use.
@@ -282,7 +288,18 @@ func (e *Engine) decide(ctx context.Context, input any) (Decision, error) {
 	} else if len(w) > 1 {
 		return Decision{}, fmt.Errorf("evaluate policy: data.%s.warn has %d values", Package, len(w))
 	}
+	demote := false
+	if d, _ := b["demote"].([]any); len(d) == 1 {
+		v, ok := d[0].(bool)
+		if !ok {
+			return Decision{}, fmt.Errorf("evaluate policy: data.%s.demote is a %T, not a boolean", Package, d[0])
+		}
+		demote = v
+	} else if len(d) > 1 {
+		return Decision{}, fmt.Errorf("evaluate policy: data.%s.demote has %d values", Package, len(d))
+	}
 	return Decision{
+		Demote:       demote,
 		Allowed:      len(reasons) == 0,
 		Reasons:      reasons,
 		Warnings:     warnings,

@@ -24,6 +24,11 @@ func (s *Server) acquireRoutes(handle func(string, func(http.ResponseWriter, *ht
 	handle("GET /api/v1/acquisitions", s.needPipeline(s.listAcquisitions))
 	handle("GET /api/v1/acquisitions/{id}", s.needPipeline(s.getAcquisition))
 	handle("POST /api/v1/acquisitions/{id}/retry", admin(s.needPipeline(s.retryAcquisition)))
+	handle("GET /api/v1/sync-rules", s.needPipeline(s.listSyncRules))
+	handle("POST /api/v1/sync-rules", admin(s.needPipeline(s.addSyncRule)))
+	handle("DELETE /api/v1/sync-rules/{id}", admin(s.needPipeline(s.removeSyncRule)))
+	handle("POST /api/v1/sync-rules/{id}/run", admin(s.needPipeline(s.runSyncRule)))
+	handle("POST /api/v1/rescan", admin(s.needPipeline(s.rescan)))
 	handle("GET /api/v1/upstreams", admin(s.listUpstreams))
 	handle("POST /api/v1/upstreams", admin(s.addUpstream))
 	handle("DELETE /api/v1/upstreams/{name}", admin(s.removeUpstream))
@@ -233,13 +238,63 @@ func (s *Server) removeException(w http.ResponseWriter, r *http.Request, p *auth
 	s.changed(w, r, p, "exception.remove", id, http.StatusOK, map[string]string{"removed": id})
 }
 
+func (s *Server) listSyncRules(w http.ResponseWriter, r *http.Request, _ *auth.Principal) {
+	rules, err := s.pipeline.SyncRules(r.Context())
+	if err != nil {
+		s.acquireFailure(w, r, "list sync rules", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"sync_rules": rules})
+}
+
+func (s *Server) addSyncRule(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
+	var rule acquire.SyncRule
+	if err := decodeBody(r, &rule); err != nil {
+		s.acquireFailure(w, r, "add sync rule", err)
+		return
+	}
+	got, err := s.pipeline.AddSyncRule(r.Context(), rule, p.Name)
+	if err != nil {
+		s.acquireFailure(w, r, "add sync rule", err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, got)
+}
+
+func (s *Server) removeSyncRule(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
+	if err := s.pipeline.RemoveSyncRule(r.Context(), r.PathValue("id"), p.Name); err != nil {
+		s.acquireFailure(w, r, "remove sync rule", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"removed": r.PathValue("id")})
+}
+
+func (s *Server) runSyncRule(w http.ResponseWriter, r *http.Request, _ *auth.Principal) {
+	got, err := s.pipeline.RunSyncRule(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.acquireFailure(w, r, "run sync rule", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, got)
+}
+
+func (s *Server) rescan(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
+	rep, err := s.pipeline.Rescan(r.Context(), true)
+	if err != nil {
+		s.acquireFailure(w, r, "rescan", err)
+		return
+	}
+	s.changed(w, r, p, "golden.rescan", fmt.Sprintf("%d images, %d flagged, %d demoted", len(rep.Images), rep.Flagged, rep.Demoted), http.StatusOK, rep)
+}
+
 // acquireFailure maps the pipeline's errors to answers.
 func (s *Server) acquireFailure(w http.ResponseWriter, r *http.Request, what string, err error) {
 	var na *upstream.NotAllowedError
 	switch {
 	case errors.As(err, &na):
 		writeAPIError(w, http.StatusForbidden, "NOT_ALLOWED", err.Error())
-	case errors.Is(err, store.ErrAcquisitionUnknown), errors.Is(err, store.ErrUpstreamUnknown), errors.Is(err, store.ErrExceptionUnknown):
+	case errors.Is(err, store.ErrAcquisitionUnknown), errors.Is(err, store.ErrUpstreamUnknown), errors.Is(err, store.ErrExceptionUnknown),
+		errors.Is(err, store.ErrSyncRuleUnknown):
 		writeAPIError(w, http.StatusNotFound, "NOT_FOUND", err.Error())
 	case errors.Is(err, acquire.ErrNotRetryable):
 		writeAPIError(w, http.StatusConflict, "CONFLICT", err.Error())

@@ -19,8 +19,10 @@ import (
 	"github.com/cssc-project/cssc/internal/analysis"
 	"github.com/cssc-project/cssc/internal/clamd"
 	"github.com/cssc-project/cssc/internal/imagefs"
+	"github.com/cssc-project/cssc/internal/inventory"
 	"github.com/cssc-project/cssc/internal/keys"
 	"github.com/cssc-project/cssc/internal/layerscan"
+	"github.com/cssc-project/cssc/internal/match"
 	"github.com/cssc-project/cssc/internal/notify"
 	"github.com/cssc-project/cssc/internal/policy"
 	"github.com/cssc-project/cssc/internal/secrets"
@@ -60,6 +62,9 @@ type PipelineConfig struct {
 	Workers int
 	// LifecycleMax caps the end of life written on promoted images.
 	LifecycleMax time.Duration
+	// RescanCheck is how often the vulnerability data is checked for a
+	// change that calls for a rescan of golden/.
+	RescanCheck time.Duration
 	// MaxAttempts and Backoff tune retries of transient upstream errors.
 	MaxAttempts int
 	Backoff     time.Duration
@@ -170,6 +175,17 @@ func (s *Server) setupPipeline(ctx context.Context, cfg Config) error {
 		Signer: signer, SignFormat: pc.SignFormat, Notifier: notifier, Audit: s.auditLog,
 		DataVersion: vulns.version, LifecycleMax: pc.LifecycleMax, Version: version.Version,
 		Workers: pc.Workers, MaxAttempts: pc.MaxAttempts, Backoff: backoff, SoleWorker: true,
+		Sync: s.dir.Meta, RescanCheck: pc.RescanCheck,
+		Rematch: func(ctx context.Context, inv inventory.Inventory) (*match.Report, error) {
+			src, err := vulns.source(ctx)
+			if err != nil {
+				return nil, err
+			}
+			if src == nil {
+				return nil, fmt.Errorf("no vulnerability database in %s", dbDir)
+			}
+			return match.Run(ctx, src, inv, match.Options{})
+		},
 		Log: s.log, StepDone: crashHook("CSSC_TEST_CRASH_AFTER_STEP"), StepWorked: crashHook("CSSC_TEST_CRASH_BEFORE_SAVE"),
 	})
 	if err != nil {

@@ -84,6 +84,7 @@ CREATE TABLE uploads (
 	{3, "audit trail", auditSchema},
 	{4, "acquisitions", acquisitionSchema},
 	{5, "upstreams", upstreamSchema},
+	{6, "sync rules", syncRuleSchema},
 }
 
 type dialect struct {

@@ -157,3 +157,13 @@ func promoteNeighbours(ctx context.Context, tx *sql.Tx, repoID int64, d string) 
 	}
 	return out, rows.Err()
 }
+
+// Demote takes ref (a tag, or a digest for an image promoted without
+// one) out of repo (a golden/ repository): what it named stays in
+// quarantine/, and its blobs until garbage collection.
+func (s *Store) Demote(ctx context.Context, repo, ref string) error {
+	if strings.Contains(ref, ":") {
+		return s.DeleteManifest(ctx, repo, ref)
+	}
+	return s.DeleteTag(ctx, repo, ref)
+}

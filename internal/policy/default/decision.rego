@@ -21,6 +21,16 @@ max_age_days := data.cssc.max_age_days
 
 signature_policies := {"required", "if-present", "skip"}
 
+# An image in golden/ that no longer passes (a rescan after new
+# vulnerability data) is flagged; with data.cssc.demote_on_failure set to
+# true it is also taken out of golden/ (it stays in quarantine/).
+default demote := false
+
+demote if {
+	count(deny) > 0
+	data.cssc.demote_on_failure == true
+}
+
 now_ns := time.parse_rfc3339_ns(input.now)
 
 # --- the decision time -------------------------------------------------

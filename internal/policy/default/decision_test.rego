@@ -182,3 +182,9 @@ test_old_image_warns if {
 	count(decision.deny) == 0 with input as inp
 	decision.warn == {"the image is 730 days old (more than 365)"} with input as inp
 }
+
+test_demote_only_when_asked_and_denied if {
+	not decision.demote with input as with_vuln(crit)
+	decision.demote with input as with_vuln(crit) with data.cssc.demote_on_failure as true
+	not decision.demote with input as clean with data.cssc.demote_on_failure as true
+}
