@@ -68,6 +68,7 @@ type Notifier interface {
 // Auditor records in the audit trail (*audit.Log).
 type Auditor interface {
 	Record(ctx context.Context, e audit.Event) (audit.Event, error)
+	List(ctx context.Context, f audit.Filter) ([]audit.Event, error)
 }
 
 // Analyzer analyses every platform of the image at ref.
@@ -248,7 +249,7 @@ func (p *Pipeline) Submit(ctx context.Context, r Request, submitter string) (*Re
 		return nil, err
 	}
 	p.audit(ctx, audit.Event{Actor: submitter, Action: "acquire.submit", Repo: "quarantine/" + name, Tag: src.tag,
-		Target: rec.Source, Reason: "acquisition " + rec.ID})
+		Target: "acquisition:" + rec.ID, Reason: rec.Source})
 	p.log.InfoContext(ctx, "acquisition queued", "id", rec.ID, "source", rec.Source, "name", name, "by", submitter)
 	p.Wake()
 	return rec, nil
@@ -392,7 +393,7 @@ func (p *Pipeline) Retry(ctx context.Context, id, by string) (*Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.audit(ctx, audit.Event{Actor: by, Action: "acquire.retry", Repo: "quarantine/" + rec.Name, Target: rec.Source, Reason: "acquisition " + id})
+	p.audit(ctx, audit.Event{Actor: by, Action: "acquire.retry", Repo: "quarantine/" + rec.Name, Target: "acquisition:" + id, Reason: rec.Source})
 	p.Wake()
 	return rec, nil
 }
@@ -493,6 +494,24 @@ func newID(t time.Time) string {
 	var b [5]byte
 	_, _ = rand.Read(b[:])
 	return t.UTC().Format("20060102-150405") + "-" + hex.EncodeToString(b[:])
+}
+
+// auditOnce records e unless the acquisition already has an event of
+// that action: a step run again after a crash (its work done, its save
+// not) must not say twice that it happened.
+func (p *Pipeline) auditOnce(ctx context.Context, id string, e audit.Event) {
+	if p.cfg.Audit == nil {
+		return
+	}
+	e.Target = "acquisition:" + id
+	prior, err := p.cfg.Audit.List(ctx, audit.Filter{Action: e.Action, Target: e.Target, Limit: 1})
+	if err != nil {
+		p.log.ErrorContext(ctx, "audit trail", "err", err, "action", e.Action)
+	}
+	if len(prior) > 0 {
+		return
+	}
+	p.audit(ctx, e)
 }
 
 func (p *Pipeline) audit(ctx context.Context, e audit.Event) {

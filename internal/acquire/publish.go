@@ -316,8 +316,8 @@ func (r *run) promote(ctx context.Context) (stepResult, error) {
 		return stepResult{}, fmt.Errorf("promote to %s: %w", r.goldenRepo(), err)
 	}
 	rec.GoldenRef = p.cfg.Host + "/" + r.goldenRepo() + refSuffix(tag, rec.Digest)
-	p.audit(ctx, audit.Event{Action: "acquire.promote", Repo: r.goldenRepo(), Digest: rec.Digest, Tag: tag,
-		Target: rec.Source, Reason: fmt.Sprintf("acquisition %s: policy passed, risk %d", rec.ID, derefInt(rec.RiskScore))})
+	p.auditOnce(ctx, rec.ID, audit.Event{Action: "acquire.promote", Repo: r.goldenRepo(), Digest: rec.Digest, Tag: tag,
+		Reason: fmt.Sprintf("%s: policy passed, risk %d", rec.Source, derefInt(rec.RiskScore))})
 	return stepResult{outcome: "ok", detail: fmt.Sprintf("%s (%d manifests)", rec.GoldenRef, len(pr.Manifests)), next: StepNotify}, nil
 }
 
@@ -340,12 +340,18 @@ func (r *run) notify(ctx context.Context) (stepResult, error) {
 		kind, image, decision = notify.KindFailed, rec.QuarantineRef, audit.Error
 	}
 	if rec.SameAs == "" || rec.Verdict != StatePromoted {
-		p.audit(ctx, audit.Event{Action: "acquire." + string(rec.Verdict), Repo: "quarantine/" + rec.Name, Digest: rec.Digest, Tag: rec.Tag,
-			Target: rec.Source, Decision: decision, Reason: "acquisition " + rec.ID + ": " + strings.Join(rec.Reasons, "; ")})
+		reason := rec.Source
+		if len(rec.Reasons) > 0 {
+			reason += ": " + strings.Join(rec.Reasons, "; ")
+		}
+		p.auditOnce(ctx, rec.ID, audit.Event{Action: "acquire." + string(rec.Verdict), Repo: "quarantine/" + rec.Name, Digest: rec.Digest, Tag: rec.Tag,
+			Decision: decision, Reason: reason})
 	}
 	if p.cfg.Notifier == nil {
 		return stepResult{outcome: "ok", detail: "no webhook configured", next: ""}, nil
 	}
+	// Webhooks are at least once: a crash between sending and saving
+	// this step sends again.
 	err := p.cfg.Notifier.Notify(ctx, notify.Event{
 		Kind: kind, Time: p.cfg.Now().UTC(), AcquisitionID: rec.ID, Source: rec.Source, Image: image,
 		Digest: rec.Digest, RiskScore: derefInt(rec.RiskScore), Reasons: rec.Reasons,

@@ -241,8 +241,9 @@ func staticUpstreams(entries []string) ([]upstream.Upstream, error) {
 			return nil, fmt.Errorf("--upstream-allow %q: want host/repository-glob, e.g. docker.io/library/*", e)
 		}
 		reg := upstream.NormalizeRegistry(host)
+		sum := sha256.Sum256([]byte(e))
 		u := upstream.Upstream{
-			Name: "allow:" + e, Registry: reg, Repositories: []string{glob},
+			Name: "allow-" + hex.EncodeToString(sum[:6]), Registry: reg, Repositories: []string{glob},
 			SignaturePolicy: upstream.SignatureIfPresent, Insecure: upstream.DefaultInsecure(reg),
 		}.Normalize()
 		if err := u.Validate(); err != nil {
