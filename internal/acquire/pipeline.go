@@ -111,6 +111,7 @@ type Config struct {
 	// inventory for rescans (nil: no rescans); RescanCheck is how often
 	// the data is checked for a change that calls for one (0: 1 minute).
 	Sync        SyncStore
+	Retire      RetireStore
 	Rematch     Rematcher
 	RescanCheck time.Duration
 
@@ -475,6 +476,9 @@ func (p *Pipeline) schedule(ctx context.Context) {
 	for {
 		if p.cfg.Sync != nil {
 			p.runDueSyncRules(ctx)
+		}
+		if p.cfg.Retire != nil {
+			p.removeRetired(ctx)
 		}
 		select {
 		case <-ctx.Done():

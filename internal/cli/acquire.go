@@ -775,3 +775,69 @@ Exit codes: 0 every image passes, 1 some are flagged, 2 error.`,
 	addServerFlags(cmd.PersistentFlags())
 	return cmd
 }
+
+func newGoldenCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "golden", Short: "Manage golden versions: end of life and retirement"}
+	addServerFlags(cmd.PersistentFlags())
+	var eol string
+	var grace time.Duration
+	retire := &cobra.Command{
+		Use:   "retire golden/NAME:TAG [--eol DATE] [--grace 720h]",
+		Short: "Set a golden image's end of life; it leaves golden/ a grace period later",
+		Long: `Set or move the end-of-life date of a golden image: its lifecycle artifact
+(application/vnd.microsoft.artifact.lifecycle) is replaced by one with the
+new date, signed with the enterprise key, so the deploy gate and the run
+inventory see it. After the grace period the image leaves golden/ (it stays
+in quarantine/, and the audit trail records it). Golden tags are otherwise
+immutable: only a new acquisition moves one.`,
+		Example: `  cssc golden retire golden/library/nginx:1.25 --eol 2026-12-31 --grace 720h
+  cssc golden retire golden/library/nginx:1.24            # end of life now, removed in 30 days`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			body := map[string]any{"image": args[0], "grace": grace.String()}
+			if eol != "" {
+				t, err := time.Parse("2006-01-02", eol)
+				if err != nil {
+					if t, err = time.Parse(time.RFC3339, eol); err != nil {
+						return fmt.Errorf("--eol %q: want a date (2026-12-31) or an RFC 3339 time", eol)
+					}
+				}
+				body["eol"] = t.UTC().Format(time.RFC3339)
+			}
+			var out acquire.Retirement
+			if err := g.call(cmd, "POST", "/api/v1/golden/retire", body, &out); err != nil {
+				return fmt.Errorf("retire %s: %w", args[0], err)
+			}
+			fmt.Fprintf(g.stdout, "%s (%s): end of life %s; leaves golden/ after %s\n", out.Image, shortDigest(out.Digest),
+				out.EndOfLife.Format(time.RFC3339), out.RemoveAfter.Format(time.RFC3339))
+			return nil
+		},
+	}
+	retire.Flags().StringVar(&eol, "eol", "", "end-of-life date (default: now)")
+	retire.Flags().DurationVar(&grace, "grace", 30*24*time.Hour, "how long after the end of life the image stays in golden/")
+	list := &cobra.Command{
+		Use:   "retirements",
+		Short: "List retired golden images",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var out struct {
+				Retirements []acquire.Retirement `json:"retirements"`
+			}
+			if err := g.call(cmd, "GET", "/api/v1/golden/retirements", nil, &out); err != nil {
+				return fmt.Errorf("list retirements: %w", err)
+			}
+			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "IMAGE\tEND OF LIFE\tREMOVE AFTER\tREMOVED\tBY")
+			for _, r := range out.Retirements {
+				removed := "-"
+				if !r.RemovedAt.IsZero() {
+					removed = r.RemovedAt.Format(time.RFC3339)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Image, r.EndOfLife.Format(time.RFC3339), r.RemoveAfter.Format(time.RFC3339), removed, r.RetiredBy)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.AddCommand(retire, list)
+	return cmd
+}

@@ -111,6 +111,7 @@ func NewRoot(stdout, stderr io.Writer) *cobra.Command {
 		newPolicyCmd(g),
 		newSyncCmd(g),
 		newRescanCmd(g),
+		newGoldenCmd(g),
 	)
 	return root
 }

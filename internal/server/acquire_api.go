@@ -29,6 +29,8 @@ func (s *Server) acquireRoutes(handle func(string, func(http.ResponseWriter, *ht
 	handle("DELETE /api/v1/sync-rules/{id}", admin(s.needPipeline(s.removeSyncRule)))
 	handle("POST /api/v1/sync-rules/{id}/run", admin(s.needPipeline(s.runSyncRule)))
 	handle("POST /api/v1/rescan", admin(s.needPipeline(s.rescan)))
+	handle("POST /api/v1/golden/retire", admin(s.needPipeline(s.retireGolden)))
+	handle("GET /api/v1/golden/retirements", s.needPipeline(s.listRetirements))
 	handle("GET /api/v1/upstreams", admin(s.listUpstreams))
 	handle("POST /api/v1/upstreams", admin(s.addUpstream))
 	handle("DELETE /api/v1/upstreams/{name}", admin(s.removeUpstream))
@@ -285,6 +287,47 @@ func (s *Server) rescan(w http.ResponseWriter, r *http.Request, p *auth.Principa
 		return
 	}
 	s.changed(w, r, p, "golden.rescan", fmt.Sprintf("%d images, %d flagged, %d demoted", len(rep.Images), rep.Flagged, rep.Demoted), http.StatusOK, rep)
+}
+
+// retireRequest is the body of POST /api/v1/golden/retire.
+type retireRequest struct {
+	Image string    `json:"image"`
+	EOL   time.Time `json:"eol,omitzero"`
+	// Grace is how long after the end of life the image stays in golden/
+	// (a Go duration; default 720h).
+	Grace string `json:"grace,omitempty"`
+}
+
+func (s *Server) retireGolden(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
+	var req retireRequest
+	if err := decodeBody(r, &req); err != nil {
+		s.acquireFailure(w, r, "retire", err)
+		return
+	}
+	grace := 30 * 24 * time.Hour
+	if req.Grace != "" {
+		d, err := time.ParseDuration(req.Grace)
+		if err != nil {
+			s.acquireFailure(w, r, "retire", fmt.Errorf("%w: grace %q: %v", errBadRequest, req.Grace, err))
+			return
+		}
+		grace = d
+	}
+	ret, err := s.pipeline.Retire(r.Context(), req.Image, req.EOL, grace, p.Name)
+	if err != nil {
+		s.acquireFailure(w, r, "retire", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ret)
+}
+
+func (s *Server) listRetirements(w http.ResponseWriter, r *http.Request, _ *auth.Principal) {
+	list, err := s.pipeline.Retirements(r.Context())
+	if err != nil {
+		s.acquireFailure(w, r, "list retirements", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"retirements": list})
 }
 
 // acquireFailure maps the pipeline's errors to answers.

@@ -175,7 +175,7 @@ func (s *Server) setupPipeline(ctx context.Context, cfg Config) error {
 		Signer: signer, SignFormat: pc.SignFormat, Notifier: notifier, Audit: s.auditLog,
 		DataVersion: vulns.version, LifecycleMax: pc.LifecycleMax, Version: version.Version,
 		Workers: pc.Workers, MaxAttempts: pc.MaxAttempts, Backoff: backoff, SoleWorker: true,
-		Sync: s.dir.Meta, RescanCheck: pc.RescanCheck,
+		Sync: s.dir.Meta, Retire: s.dir.Meta, RescanCheck: pc.RescanCheck,
 		Rematch: func(ctx context.Context, inv inventory.Inventory) (*match.Report, error) {
 			src, err := vulns.source(ctx)
 			if err != nil {

@@ -8,8 +8,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cssc-project/cssc/internal/acquire"
+	"github.com/cssc-project/cssc/internal/attest"
 	"github.com/cssc-project/cssc/internal/imagefs/imagetest"
 	"github.com/cssc-project/cssc/internal/policy"
 	"github.com/cssc-project/cssc/internal/server"
@@ -181,5 +183,65 @@ func TestRescan(t *testing.T) {
 				t.Errorf("in golden after rescan: %v, demoted %v", inGolden, tc.demoted)
 			}
 		})
+	}
+}
+
+// Retiring a golden image moves its end of life (the lifecycle artifact is
+// replaced, signed) and takes it out of golden/ after the grace period.
+func TestGoldenRetire(t *testing.T) {
+	ctx := context.Background()
+	e := startPipeline(t, nil)
+	e.allowUpstream(t)
+	dgst := push(t, e.Upstream.Host+"/demo/app:1.0", debian(t, cleanStatus))
+	if rec := e.wait(t, e.submit(t, e.Upstream.Host+"/demo/app:1.0")); rec.State != acquire.StatePromoted {
+		t.Fatalf("%s %q", rec.State, rec.Reasons)
+	}
+	lifecycle := func() time.Time {
+		tg, err := sign.Resolve(ctx, e.Server.Host+"/golden/demo/app:1.0", sign.RemoteOptions{Credential: adminCredential, HTTPClient: http.DefaultClient})
+		if err != nil {
+			t.Fatal(err)
+		}
+		eol, err := attest.ReadLifecycle(ctx, tg)
+		if err != nil || eol == nil {
+			t.Fatalf("lifecycle: %v %v", eol, err)
+		}
+		return *eol
+	}
+	if got := lifecycle(); got.Year() != 2028 {
+		t.Fatalf("end of life after acquisition = %s, want Debian 12's (2028)", got)
+	}
+	// An earlier end of life replaces the later one.
+	want := time.Date(2026, 12, 31, 0, 0, 0, 0, time.UTC)
+	var ret acquire.Retirement
+	if code := e.api(t, "POST", "/api/v1/golden/retire", map[string]any{"image": "golden/demo/app:1.0", "eol": want.Format(time.RFC3339), "grace": "8760h"}, &ret); code != http.StatusOK {
+		t.Fatalf("retire: HTTP %d", code)
+	}
+	if got := lifecycle(); !got.Equal(want) || ret.Digest != dgst {
+		t.Errorf("end of life after retire = %s (digest %s), want %s", got, ret.Digest, want)
+	}
+	// An end of life now with no grace: it leaves golden/.
+	if code := e.api(t, "POST", "/api/v1/golden/retire", map[string]any{"image": e.Server.Host + "/golden/demo/app:1.0", "grace": "0s"}, &ret); code != http.StatusOK {
+		t.Fatalf("retire now: HTTP %d", code)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for e.goldenDigest(t, "golden/demo/app:1.0") != "" {
+		if time.Now().After(deadline) {
+			t.Fatal("the retired image is still in golden/ 30 s after its grace period")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if tg, err := sign.Resolve(ctx, e.Server.Host+"/quarantine/demo/app:1.0", sign.RemoteOptions{Credential: adminCredential, HTTPClient: http.DefaultClient}); err != nil || tg.Desc.Digest.String() != dgst {
+		t.Errorf("the retired image is not in quarantine/ any more: %v", err)
+	}
+	var list struct {
+		Retirements []acquire.Retirement `json:"retirements"`
+	}
+	e.api(t, "GET", "/api/v1/golden/retirements", nil, &list)
+	if len(list.Retirements) != 1 || list.Retirements[0].RemovedAt.IsZero() {
+		t.Errorf("retirements: %+v", list.Retirements)
+	}
+	var refusal map[string]any
+	if code := e.api(t, "POST", "/api/v1/golden/retire", map[string]any{"image": "quarantine/demo/app:1.0"}, &refusal); code != http.StatusBadRequest {
+		t.Errorf("retiring a quarantined image: HTTP %d %v", code, refusal)
 	}
 }
