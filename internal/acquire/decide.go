@@ -42,7 +42,7 @@ func (r *run) analyse(ctx context.Context) (stepResult, error) {
 	p, rec := r.p, r.rec
 	ref := p.cfg.Host + "/" + r.quarantineRepo() + "@" + rec.Digest
 	rec.DataVersion = p.cfg.DataVersion()
-	platforms, err := p.cfg.Analyze(ctx, ref)
+	platforms, err := p.cfg.Analyze(ctx, ref, p.cfg.Policy.Settings().UseAttachedSBOM)
 	if err != nil {
 		return stepResult{}, fmt.Errorf("analyse %s: %w", ref, err)
 	}
@@ -224,8 +224,8 @@ func (r *run) decideAll(ctx context.Context, platforms []analysis.Platform, resu
 			Upstream: policy.Upstream{Registry: src.Registry, Repository: src.Repository, Reference: refOrDigest(src), SignaturePolicy: sigPolicy},
 			Findings: pl.PolicyFindings(), Risk: results[i],
 			Signatures: policy.Signatures{Upstream: sig},
-			SBOM:       policy.Attachment{Present: pl.AttachedSBOM != nil},
-			Provenance: policy.Attachment{Present: md.Provenance != nil},
+			SBOM:       sbomAttachment(pl.AttachedSBOM),
+			Provenance: provenanceAttachment(md.Provenance),
 			BaseOS:     pl.PolicyBaseOS(),
 			Exceptions: policy.ActiveExceptions(all, pl.Digest, append(repos, rec.Digest), now),
 		}
@@ -252,4 +252,18 @@ func (r *run) decideAll(ctx context.Context, platforms []analysis.Platform, resu
 		}
 	}
 	return allowed, reasons, warnings, decisions, nil
+}
+
+func sbomAttachment(a *analysis.AttachedSBOM) policy.Attachment {
+	if a == nil {
+		return policy.Attachment{}
+	}
+	return policy.Attachment{Present: true, Format: string(a.Format), Licenses: a.Licenses}
+}
+
+func provenanceAttachment(pv *Provenance) policy.Attachment {
+	if pv == nil {
+		return policy.Attachment{}
+	}
+	return policy.Attachment{Present: true, BuilderID: pv.BuilderID, BuildType: pv.BuildType}
 }

@@ -53,6 +53,7 @@ type Upstreams interface {
 type Decider interface {
 	Decide(ctx context.Context, in policy.Input) (policy.Decision, error)
 	Digest() string
+	Settings() policy.Settings
 }
 
 // Exceptions lists the exceptions in force.
@@ -71,8 +72,9 @@ type Auditor interface {
 	List(ctx context.Context, f audit.Filter) ([]audit.Event, error)
 }
 
-// Analyzer analyses every platform of the image at ref.
-type Analyzer func(ctx context.Context, ref string) ([]analysis.Platform, error)
+// Analyzer analyses every platform of the image at ref; useAttachedSBOM
+// takes the inventory from an attached SBOM when there is one.
+type Analyzer func(ctx context.Context, ref string, useAttachedSBOM bool) ([]analysis.Platform, error)
 
 // Config wires a Pipeline.
 type Config struct {

@@ -87,10 +87,26 @@ func (r *run) enrich(ctx context.Context) (stepResult, error) {
 	rec.Referrers = []Referrer{}
 	eol := r.endOfLife(platforms)
 
+	// Debug-only content the policy names is stripped from what is
+	// promoted (D4); the attachments then go on the new digests, and the
+	// upstream's own referrers stay with the original in quarantine.
+	root, moved, stripped, err := r.strip(ctx, p.cfg.Policy.Settings().Strip)
+	if err != nil {
+		return stepResult{}, err
+	}
+	rec.Digest, rec.Stripped = root, stripped
+	newDigest := func(d string) string {
+		if n, ok := moved[d]; ok {
+			return n
+		}
+		return d
+	}
+	upstreamOf := map[string]string{rec.Digest: rec.UpstreamDigest}
 	subjects := []string{rec.Digest}
 	for _, pl := range platforms {
-		if pl.Digest != rec.Digest {
-			subjects = append(subjects, pl.Digest)
+		if d := newDigest(pl.Digest); d != rec.Digest {
+			subjects = append(subjects, d)
+			upstreamOf[d] = pl.Digest
 		}
 	}
 	for _, subject := range subjects {
@@ -119,7 +135,7 @@ func (r *run) enrich(ctx context.Context) (stepResult, error) {
 		}
 		// Per-platform content: the SBOMs and reports of this platform.
 		for _, pl := range platforms {
-			if pl.Digest != subject {
+			if newDigest(pl.Digest) != subject {
 				continue
 			}
 			for _, a := range []struct {
@@ -162,13 +178,14 @@ func (r *run) enrich(ctx context.Context) (stepResult, error) {
 			return stepResult{}, err
 		}
 		err = attach(KindProvenance, attest.ArtifactTypeInToto, func(ann map[string]string) (ocispec.Descriptor, error) {
-			upstreamDigest := rec.UpstreamDigest
-			if subject != rec.Digest {
-				upstreamDigest = subject // a platform manifest: unchanged from upstream
+			upstreamDigest := upstreamOf[subject]
+			var removed []string
+			if upstreamDigest != subject {
+				removed = stripped
 			}
 			st, err := attest.AcquisitionProvenance(attest.ProvenanceOptions{
 				Subject: subj, Version: p.cfg.Version, Upstream: rec.Source, UpstreamDigest: digest.Digest(upstreamDigest),
-				InvocationID: rec.ID, StartedOn: rec.CreatedAt, FinishedOn: at,
+				Stripped: removed, InvocationID: rec.ID, StartedOn: rec.CreatedAt, FinishedOn: at,
 			})
 			if err != nil {
 				return ocispec.Descriptor{}, err
@@ -188,6 +205,9 @@ func (r *run) enrich(ctx context.Context) (stepResult, error) {
 		}
 	}
 	detail := fmt.Sprintf("%d artifacts attached to %d manifests", len(rec.Referrers), len(subjects))
+	if len(stripped) > 0 {
+		detail += fmt.Sprintf(", stripped %s (new digest %s)", strings.Join(stripped, ", "), rec.Digest)
+	}
 	if !eol.IsZero() {
 		detail += ", end of life " + eol.Format("2006-01-02")
 	}

@@ -77,8 +77,10 @@ type Record struct {
 	// QuarantineRef and GoldenRef are full references on this server.
 	QuarantineRef string `json:"quarantine_ref,omitempty"`
 	GoldenRef     string `json:"golden_ref,omitempty"`
-	// Digest is the image's digest in cssc.
-	Digest string `json:"digest,omitempty"`
+	// Digest is the image's digest in cssc: the upstream's, or a new one
+	// when the policy stripped debug-only content (Stripped lists what).
+	Digest   string   `json:"digest,omitempty"`
+	Stripped []string `json:"stripped,omitempty"`
 	// Reasons say why the image was blocked or the acquisition failed;
 	// Warnings are the policy's warnings.
 	Reasons  []string `json:"reasons"`

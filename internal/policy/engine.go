@@ -65,6 +65,7 @@ type Engine struct {
 	prepared rego.PreparedEvalQuery
 	digest   string
 	source   string
+	settings Settings
 	// Timeout bounds each Decide; zero means DefaultTimeout. An
 	// evaluation that runs out of time is an error.
 	Timeout time.Duration
@@ -212,7 +213,11 @@ func prepare(ctx context.Context, modules, data []file) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Engine{prepared: pq, digest: digestOf(append(append([]file(nil), modules...), data...))}, nil
+	settings, err := settingsFrom(doc)
+	if err != nil {
+		return nil, err
+	}
+	return &Engine{prepared: pq, settings: settings, digest: digestOf(append(append([]file(nil), modules...), data...))}, nil
 }
 
 // Digest is "sha256:" and the hex SHA-256 over the policy's files (the

@@ -185,9 +185,19 @@ type SignatureCheck struct {
 	Error string `json:"error,omitempty"`
 }
 
-// Attachment says whether a kind of metadata is attached to the image.
+// Attachment says whether a kind of metadata is attached to the image,
+// and what it says.
 type Attachment struct {
 	Present bool `json:"present"`
+	// Format is the SBOM's format ("spdx-json", "cyclonedx-json").
+	Format string `json:"format,omitempty"`
+	// Licenses are the distinct licences (SPDX IDs or expressions) the
+	// attached SBOM gives its packages.
+	Licenses []string `json:"licenses,omitempty"`
+	// BuilderID and BuildType are the provenance's builder.id and
+	// buildType (read, not verified: it is the upstream's claim).
+	BuilderID string `json:"builder_id,omitempty"`
+	BuildType string `json:"build_type,omitempty"`
 }
 
 // BaseOS is the base operating system and its lifecycle (internal/eol).

@@ -153,13 +153,13 @@ func (s *Server) setupPipeline(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("pipeline work directory: %w", err)
 	}
 	transport := s.PipelineTransport()
-	analyze := func(ctx context.Context, ref string) ([]analysis.Platform, error) {
+	analyze := func(ctx context.Context, ref string, useAttachedSBOM bool) ([]analysis.Platform, error) {
 		src, err := vulns.source(ctx)
 		if err != nil {
 			return nil, err
 		}
 		return analysis.Image(ctx, ref, analysis.Options{
-			Vulns: src, Layers: layers, TempDir: tmp, Log: s.log,
+			Vulns: src, Layers: layers, TempDir: tmp, Log: s.log, UseAttachedSBOM: useAttachedSBOM,
 			Open: imagefs.OpenOptions{Transport: transport, Insecure: true, UserAgent: "cssc-pipeline/" + version.Version},
 		})
 	}

@@ -21,12 +21,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"oras.land/oras-go/v2/registry/remote/auth"
 
 	"github.com/cssc-project/cssc/internal/acquire"
+	"github.com/cssc-project/cssc/internal/attest"
 	"github.com/cssc-project/cssc/internal/clamd/clamdtest"
 	"github.com/cssc-project/cssc/internal/imagefs/imagetest"
 	"github.com/cssc-project/cssc/internal/keys"
@@ -411,4 +413,42 @@ func trustPolicy(t *testing.T, ca *signtest.CA) string {
 		SignatureVerification: signtest.SignatureVerification{Level: "strict"},
 		TrustStores:           []string{"ca:enterprise"}, TrustedIdentities: []string{"*"},
 	})
+}
+
+// fetchConfig reads an image's configuration from the pipeline server as
+// admin.
+func fetchConfig(t *testing.T, e *Env, ref string) *v1.ConfigFile {
+	t.Helper()
+	r, err := name.ParseReference(e.Server.Host+"/"+ref, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := remote.Image(r, remote.WithAuth(&authn.Basic{Username: "admin", Password: servertest.AdminPassword}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cf
+}
+
+func getJSON(t *testing.T, e *Env, path string, v any) {
+	t.Helper()
+	if code := e.api(t, "GET", path, nil, v); code != http.StatusOK {
+		t.Fatalf("GET %s: HTTP %d", path, code)
+	}
+}
+
+// attachArtifact pushes doc as an OCI 1.1 referrer of host/repo@dgst.
+func attachArtifact(t *testing.T, host, repo, dgst, artifactType string, doc []byte) {
+	t.Helper()
+	tg, err := sign.Resolve(context.Background(), host+"/"+repo+"@"+dgst, signtest.Anonymous())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := attest.AttachArtifact(context.Background(), tg, artifactType, artifactType, doc, nil); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -19,11 +19,15 @@ import (
 	"github.com/cssc-project/cssc/internal/vulndb"
 )
 
-func (e *Env) allowUpstream(t *testing.T) {
+// allowUpstream allow-lists the test's upstream, trusting the cosign
+// public key file cosignKey when given.
+func (e *Env) allowUpstream(t *testing.T, cosignKey ...string) {
 	t.Helper()
-	if code := e.api(t, "POST", "/api/v1/upstreams", map[string]any{
-		"name": "local", "registry": e.Upstream.Host, "repositories": []string{"demo/*"}, "insecure": true,
-	}, nil); code != http.StatusCreated {
+	body := map[string]any{"name": "local", "registry": e.Upstream.Host, "repositories": []string{"demo/*"}, "insecure": true}
+	if len(cosignKey) > 0 {
+		body["cosignKey"] = cosignKey[0]
+	}
+	if code := e.api(t, "POST", "/api/v1/upstreams", body, nil); code != http.StatusCreated {
 		t.Fatalf("add upstream: HTTP %d", code)
 	}
 }

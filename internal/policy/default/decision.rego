@@ -233,3 +233,37 @@ warn contains sprintf("the image is %d days old (more than %d)", [age_days, max_
 	age_days := floor((now_ns - created_ns) / (((24 * 60) * 60) * 1000000000))
 	age_days > max_age_days
 }
+
+# --- attached metadata (A4) ------------------------------------------------
+
+# Licences the attached SBOM must not list (data.cssc.denied_licenses, SPDX
+# IDs). An expression with OR leaves a choice and is not denied; one with
+# AND or WITH is denied when it names a denied licence.
+default denied_licenses := []
+
+denied_licenses := data.cssc.denied_licenses
+
+deny contains sprintf("the attached SBOM lists the denied licence %s", [l]) if {
+	some l in object.get(input, ["sbom", "licenses"], [])
+	not contains(l, " OR ")
+	some id in regex.split(`[\s()]+`, l)
+	id in denied_licenses
+}
+
+# Builders the provenance must name (data.cssc.allowed_builders); empty
+# accepts any provenance, or none.
+default allowed_builders := []
+
+allowed_builders := data.cssc.allowed_builders
+
+deny contains sprintf("the provenance names builder %q, which data.cssc.allowed_builders does not allow", [b]) if {
+	count(allowed_builders) > 0
+	object.get(input, ["provenance", "present"], false) == true
+	b := object.get(input, ["provenance", "builder_id"], "")
+	not b in allowed_builders
+}
+
+deny contains "the image has no provenance, and data.cssc.allowed_builders requires one" if {
+	count(allowed_builders) > 0
+	object.get(input, ["provenance", "present"], false) != true
+}

@@ -188,3 +188,24 @@ test_demote_only_when_asked_and_denied if {
 	decision.demote with input as with_vuln(crit) with data.cssc.demote_on_failure as true
 	not decision.demote with input as clean with data.cssc.demote_on_failure as true
 }
+
+test_denied_licence_denies if {
+	inp := json.patch(clean, [{"op": "add", "path": "/sbom", "value": {"present": true, "licenses": ["MIT", "GPL-3.0-only WITH Classpath-exception-2.0"]}}])
+	decision.deny == {"the attached SBOM lists the denied licence GPL-3.0-only WITH Classpath-exception-2.0"} with input as inp with data.cssc.denied_licenses as ["GPL-3.0-only"]
+	count(decision.deny) == 0 with input as inp
+}
+
+test_licence_choice_allows if {
+	inp := json.patch(clean, [{"op": "add", "path": "/sbom", "value": {"present": true, "licenses": ["GPL-3.0-only OR MIT"]}}])
+	count(decision.deny) == 0 with input as inp with data.cssc.denied_licenses as ["GPL-3.0-only"]
+}
+
+test_required_builder if {
+	good := json.patch(clean, [{"op": "add", "path": "/provenance", "value": {"present": true, "builder_id": "https://github.com/actions/runner"}}])
+	bad := json.patch(clean, [{"op": "add", "path": "/provenance", "value": {"present": true, "builder_id": "https://evil.example/builder"}}])
+	none := json.patch(clean, [{"op": "add", "path": "/provenance", "value": {"present": false}}])
+	count(decision.deny) == 0 with input as good with data.cssc.allowed_builders as ["https://github.com/actions/runner"]
+	decision.deny == {"the provenance names builder \"https://evil.example/builder\", which data.cssc.allowed_builders does not allow"} with input as bad with data.cssc.allowed_builders as ["https://github.com/actions/runner"]
+	decision.deny == {"the image has no provenance, and data.cssc.allowed_builders requires one"} with input as none with data.cssc.allowed_builders as ["https://github.com/actions/runner"]
+	count(decision.deny) == 0 with input as bad
+}
