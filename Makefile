@@ -6,7 +6,7 @@ FUZZTIME ?= 30s
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/cssc-project/cssc/internal/version.Version=$(VERSION)
 
-.PHONY: all build demo demo-deps test deps lint unit conformance fuzz bench bench-auth bench-scan bench-malware bench-verify clients tools clean
+.PHONY: all build demo demo-deps test deps lint unit conformance fuzz bench bench-auth bench-scan bench-malware bench-verify bench-acquire clients tools clean
 
 all: build
 
@@ -80,6 +80,11 @@ bench-malware: build
 ## bench-verify: cssc verify beside notation verify and cosign verify on one image signed three ways, cold and warm.
 bench-verify: build
 	bench/verify/run.sh
+
+## bench-acquire: cssc acquire of a ~100 MB image beside crane copy of the same shape; 100 small images acquired at once.
+## Needs clamav-daemon (the malware scan); crane is built pinned by scripts/tools.sh.
+bench-acquire: build
+	bench/acquire/run.sh
 
 ## clients: the real crane, oras, cosign (and skopeo, ctr if installed) CLIs against cssc.
 clients: build

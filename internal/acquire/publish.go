@@ -268,6 +268,11 @@ func (r *run) sign(ctx context.Context) (stepResult, error) {
 		if err != nil {
 			return stepResult{}, err
 		}
+		// What is signed is what golden/ will serve: a cosign payload names
+		// the repository (its docker-reference), and verifiers that check
+		// it compare it with where the image is pulled from.
+		t.Name = p.cfg.Host + "/" + r.goldenRepo()
+		t.Ref = t.Name + "@" + d
 		desc, err := r.signOne(ctx, t, thumb)
 		if err != nil {
 			return stepResult{}, err

@@ -86,6 +86,7 @@ users, robots, tokens, keys, gc, audit), /healthz, /readyz, /metrics.`,
 	f.StringVar(&pc.SignFormat, "sign-format", "notation-jws", "signature format of the pipeline: notation-jws, notation-cose or cosign")
 	f.StringVar(&pc.PolicyDir, "policy", "", "policy directory (Rego; replaces the embedded default policy: cssc policy show-default)")
 	f.StringVar(&pc.Clamd, "clamd", "", "clamd's socket for the malware scan: unix:///path or tcp://host:port (none: images fail the malware check)")
+	f.IntVar(&pc.ClamdWorkers, "clamd-workers", 0, "files sent to clamd at once (0: 4; keep at or below clamd's MaxThreads)")
 	f.StringVar(&pc.DBDir, "db-dir", "", "vulnerability database directory, as cssc db (default $XDG_CACHE_HOME/cssc/db)")
 	f.StringArrayVar(&pc.UpstreamAllow, "upstream-allow", nil, "allow acquisitions from host/repository-glob, e.g. docker.io/library/* (repeatable; also cssc upstream add)")
 	f.StringArrayVar(&pc.NotifyWebhooks, "notify-webhook", nil, "POST acquisition outcomes to this URL (JSON with a Slack-compatible text; repeatable)")

@@ -48,6 +48,9 @@ type PipelineConfig struct {
 	// Clamd is clamd's socket (unix:///… or tcp://…); empty: no malware
 	// scan, which the default policy refuses.
 	Clamd string
+	// ClamdWorkers is how many files are sent to clamd at once (0:
+	// layerscan's default); keep it at or below clamd's MaxThreads.
+	ClamdWorkers int
 	// DBDir is the vulnerability database (as cssc db --db-dir).
 	DBDir string
 	// UpstreamAllow lists "host/repository-glob" entries allowed besides
@@ -122,7 +125,7 @@ func (s *Server) setupPipeline(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	layers := layerscan.Options{Log: s.log}
+	layers := layerscan.Options{Log: s.log, Workers: pc.ClamdWorkers}
 	if pc.Clamd != "" {
 		cl, err := clamd.New(pc.Clamd)
 		if err != nil {

@@ -299,7 +299,7 @@ func TestAcquireGoldenVerifiedByCosign(t *testing.T) {
 	verify := []string{"verify", "--trusted-root", root, "--insecure-ignore-tlog", "--allow-http-registry", "--experimental-oci11"}
 	out := runTool(t, env, cosign, append(verify, "--key", e.pubKey, "--output", "json", ref)...)
 	t.Logf("cosign verify %s:\n%s", ref, out)
-	checkCosignOutput(t, out, rec.Digest)
+	checkCosignOutput(t, out, e.srv.Host+"/golden/demo/app", rec.Digest)
 
 	// Another key: cosign refuses.
 	otherKey := filepath.Join(dir, "other.pub")
@@ -327,13 +327,20 @@ func TestAcquireGoldenVerifiedByCosign(t *testing.T) {
 
 // checkCosignOutput checks cosign verify's JSON output: a list of
 // verified simple-signing payloads, about digest.
-func checkCosignOutput(t *testing.T, out, digest string) {
+// checkCosignOutput checks that cosign verified payloads about digest
+// that name repo (the golden repository the image is served from: a
+// verifier such as containers/image's sigstoreSigned rule compares the
+// payload's docker-reference with where it pulls from).
+func checkCosignOutput(t *testing.T, out, repo, digest string) {
 	t.Helper()
 	// cosign prints its notes on stderr, which runTool combines: the JSON
 	// list is the last line.
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	var payloads []struct {
 		Critical struct {
+			Identity struct {
+				Reference string `json:"docker-reference"`
+			} `json:"identity"`
 			Image struct {
 				Digest string `json:"docker-manifest-digest"`
 			} `json:"image"`
@@ -349,6 +356,9 @@ func checkCosignOutput(t *testing.T, out, digest string) {
 	for _, p := range payloads {
 		if p.Critical.Image.Digest != digest || p.Critical.Type != "cosign container image signature" {
 			t.Fatalf("cosign verified a payload about %s (%s), want %s:\n%s", p.Critical.Image.Digest, p.Critical.Type, digest, out)
+		}
+		if p.Critical.Identity.Reference != repo {
+			t.Errorf("the signed payload names %s, want the golden repository %s", p.Critical.Identity.Reference, repo)
 		}
 	}
 }
