@@ -50,6 +50,8 @@ type settings struct {
 	clamd       bool
 	skipBig     bool
 	serverLog   string
+	// clamdWorkers is the pipeline's --clamd-workers (0: its default).
+	clamdWorkers int
 }
 
 func main() {
@@ -67,6 +69,7 @@ func main() {
 	flag.StringVar(&workers, "workers", "2,4", "comma-separated --acquire-workers values for the concurrency part")
 	flag.BoolVar(&s.clamd, "clamd", true, "scan for malware with a real clamd (false: no --clamd; the default policy then blocks every image)")
 	flag.BoolVar(&s.skipBig, "skip-large", false, "skip the copy/acquire comparison (part 1)")
+	flag.IntVar(&s.clamdWorkers, "clamd-workers", 0, "the pipeline server's --clamd-workers (0: its default, 4)")
 	flag.StringVar(&s.serverLog, "server-log-level", "warn", "--log-level of the cssc servers (their logs are in --work: debug shows the analysis' inventory and layer scan)")
 	flag.Parse()
 	for _, w := range strings.Split(workers, ",") {

@@ -246,9 +246,7 @@ func (s *scene) cssc(ctx context.Context, args ...string) ([]byte, error) {
 
 // startPipeline starts a cssc serve running the acquire pipeline on a
 // fresh data directory and allows acquisitions from the upstream's
-// bench/* (POST /api/v1/upstreams, as `cssc upstream add` does:
-// --upstream-allow refuses every entry, since the name it derives,
-// "allow:HOST/GLOB", fails the upstream name check).
+// bench/* (POST /api/v1/upstreams, as `cssc upstream add` does).
 func (s *scene) startPipeline(ctx context.Context, label string, workers int) (*process, string, error) {
 	args := []string{
 		"--signing-key", "bench", "--key-dir", s.keyDir,
@@ -257,6 +255,9 @@ func (s *scene) startPipeline(ctx context.Context, label string, workers int) (*
 	}
 	if s.clamdURL != "" {
 		args = append(args, "--clamd", s.clamdURL)
+		if s.set.clamdWorkers > 0 {
+			args = append(args, "--clamd-workers", strconv.Itoa(s.set.clamdWorkers))
+		}
 	}
 	p, addr, err := s.startServe(ctx, label, filepath.Join(s.set.work, label), args...)
 	if err != nil {

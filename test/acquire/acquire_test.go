@@ -14,10 +14,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -233,9 +235,42 @@ func kinds(rec *acquire.Record, subject string) []string {
 	return out
 }
 
+// webhook collects the notifications it receives.
+type webhook struct {
+	mu     sync.Mutex
+	events []map[string]any
+}
+
+func (h *webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var ev map[string]any
+	if err := json.NewDecoder(r.Body).Decode(&ev); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	h.mu.Lock()
+	h.events = append(h.events, ev)
+	h.mu.Unlock()
+}
+
+// kinds lists the kind of every notification about source.
+func (h *webhook) kinds(source string) []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []string
+	for _, ev := range h.events {
+		if ev["source"] == source {
+			out = append(out, fmt.Sprint(ev["kind"]))
+		}
+	}
+	return out
+}
+
 func TestAcquireEndToEnd(t *testing.T) {
 	ctx := context.Background()
-	e := startPipeline(t, nil)
+	hook := &webhook{}
+	hookSrv := httptest.NewServer(hook)
+	t.Cleanup(hookSrv.Close)
+	e := startPipeline(t, func(c *server.Config) { c.Pipeline.NotifyWebhooks = []string{hookSrv.URL} })
 	publisher := e.CA.Issue(t, signtest.LeafOptions{})
 	impostor := e.CA.Issue(t, signtest.LeafOptions{})
 	e.CosignPub = publicKeyPEM(t, publisher, t.TempDir())
@@ -308,6 +343,13 @@ func TestAcquireEndToEnd(t *testing.T) {
 	}
 	if s := recs["signed"].Signatures; s == nil || !s.Verified {
 		t.Errorf("signed: upstream signature not verified: %+v", s)
+	}
+	// Every outcome was notified once.
+	for n, w := range want {
+		kind := "acquisition." + string(w.state)
+		if got := hook.kinds(up + "/demo/" + n + ":1.0"); !slices.Equal(got, []string{kind}) {
+			t.Errorf("%s: notifications %v, want [%s]", n, got, kind)
+		}
 	}
 
 	// golden/ holds exactly the compliant images, each with its referrers,
