@@ -58,6 +58,7 @@ import (
 	"time"
 
 	"github.com/cssc-project/cssc/bench/internal/benchutil"
+	"github.com/cssc-project/cssc/internal/analysis"
 	"github.com/cssc-project/cssc/internal/extract"
 	"github.com/cssc-project/cssc/internal/imagefs"
 	"github.com/cssc-project/cssc/internal/inventory"
@@ -508,7 +509,7 @@ func profileStages(ctx context.Context, s settings, in *inputs, dbDir, tmpDir st
 			if err != nil {
 				return err
 			}
-			_, err = match.Run(ctx, dbSource{db}, inv, match.Options{})
+			_, err = match.Run(ctx, analysis.DBSource(db), inv, match.Options{})
 			_ = db.Close()
 			if err != nil {
 				return err

@@ -18,6 +18,7 @@ import (
 	"github.com/ossf/osv-schema/bindings/go/osvschema"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/cssc-project/cssc/internal/analysis"
 	"github.com/cssc-project/cssc/internal/inventory"
 	"github.com/cssc-project/cssc/internal/match"
 	"github.com/cssc-project/cssc/internal/sbom"
@@ -545,7 +546,7 @@ func TestEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := match.Run(ctx, dbSource{db}, inv, match.Options{})
+	rep, err := match.Run(ctx, analysis.DBSource(db), inv, match.Options{})
 	_ = db.Close()
 	if err != nil {
 		t.Fatal(err)

@@ -15,28 +15,15 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ossf/osv-schema/bindings/go/osvschema"
 	packageurl "github.com/package-url/packageurl-go"
 
 	"github.com/cssc-project/cssc/bench/internal/benchutil"
+	"github.com/cssc-project/cssc/internal/analysis"
 	"github.com/cssc-project/cssc/internal/inventory"
 	"github.com/cssc-project/cssc/internal/match"
 	"github.com/cssc-project/cssc/internal/sbom"
 	"github.com/cssc-project/cssc/internal/vulndb"
 )
-
-// dbSource shows the vulnerability database to the matcher (as
-// internal/cli does).
-type dbSource struct{ db *vulndb.DB }
-
-func (s dbSource) Vulnerabilities(ctx context.Context, ecosystem, name string) ([]*osvschema.Vulnerability, error) {
-	return s.db.Vulnerabilities(ctx, ecosystem, name)
-}
-
-func (s dbSource) Coverage(ecosystem string) match.Coverage {
-	c := s.db.Coverage(ecosystem)
-	return match.Coverage{Covered: c.Covered(), Reason: c.Reason(), ImportedAt: c.ImportedAt, Newest: c.Newest}
-}
 
 // variant is the inventory of a variation of the bench image: a quarter
 // of its packages at other versions (above or below, as a fleet of images
@@ -128,7 +115,7 @@ func rescanRound(ctx context.Context, dbDir string, paths []string, workers int,
 		return 0, nil, err
 	}
 	defer func() { _ = db.Close() }()
-	src := dbSource{db}
+	src := analysis.DBSource(db)
 	found := make([][]string, len(paths))
 	var next atomic.Int64
 	err = benchutil.Parallel(workers, func() error {
@@ -183,7 +170,7 @@ func referenceFindings(ctx context.Context, dbDir string, inv inventory.Inventor
 		if err != nil {
 			return nil, err
 		}
-		rep, err := match.Run(ctx, dbSource{db}, v, match.Options{})
+		rep, err := match.Run(ctx, analysis.DBSource(db), v, match.Options{})
 		if err != nil {
 			return nil, err
 		}

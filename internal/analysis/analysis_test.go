@@ -90,7 +90,7 @@ func TestImageVulnerabilitiesAndSecrets(t *testing.T) {
 
 	f := p.PolicyFindings()
 	wantVulns := []policy.Vulnerability{
-		{ID: "DEBIAN-CVE-2024-0727", Package: "libssl3", Version: "3.0.11-1~deb12u2", Ecosystem: "Debian:12", Severity: "critical", Fixed: []string{"3.0.13-1~deb12u1"}, FixAvailable: true},
+		{ID: "DEBIAN-CVE-2024-0727", Upstream: []string{"CVE-2024-0727"}, Package: "libssl3", Version: "3.0.11-1~deb12u2", Ecosystem: "Debian:12", Severity: "critical", Fixed: []string{"3.0.13-1~deb12u1"}, FixAvailable: true},
 		{ID: "DEBIAN-CVE-2024-1111", Package: "bash", Version: "5.2.15-2+b2", Ecosystem: "Debian:12", Severity: "unknown"},
 	}
 	if !reflect.DeepEqual(f.Vulnerabilities, wantVulns) {

@@ -7,13 +7,11 @@ import (
 	"time"
 
 	"github.com/cssc-project/cssc/internal/eol"
-	"github.com/cssc-project/cssc/internal/malware"
 	"github.com/cssc-project/cssc/internal/match"
 	"github.com/cssc-project/cssc/internal/policy"
 	"github.com/cssc-project/cssc/internal/report"
 	"github.com/cssc-project/cssc/internal/risk"
 	"github.com/cssc-project/cssc/internal/sbom"
-	"github.com/cssc-project/cssc/internal/secrets"
 )
 
 // RiskInput is the evidence the risk score is computed from: the
@@ -79,13 +77,13 @@ func (p Platform) PolicyFindings() policy.Findings {
 		f.VulnerabilityData = vulnerabilityData(r)
 	}
 	if m := p.Malware; m != nil {
-		f.Malware.Status = string(malwareStatus(m))
+		f.Malware.Status = string(m.Verdict())
 		for _, x := range m.Findings {
 			f.Malware.Findings = append(f.Malware.Findings, policy.MalwareFinding{Path: x.Path, Layer: x.Layer, Signature: x.Signature})
 		}
 	}
 	if s := p.Secrets; s != nil {
-		f.Secrets.Status = string(secretsStatus(s))
+		f.Secrets.Status = string(s.Verdict())
 		f.Secrets.Count = len(s.Findings) + s.MoreFindings
 		for _, x := range s.Findings {
 			f.Secrets.Rules = append(f.Secrets.Rules, x.RuleID)
@@ -111,34 +109,6 @@ func vulnerabilityData(r *match.Report) policy.VulnerabilityData {
 	d.Uncovered = slices.Compact(d.Uncovered)
 	d.Complete = len(d.Uncovered) == 0 && !r.Incomplete()
 	return d
-}
-
-// malwareStatus is the status a result stands for, never better than its
-// content: problems or an error make it an error, as does a status that
-// is not a verdict; findings make it infected.
-func malwareStatus(m *malware.Result) malware.Status {
-	switch {
-	case m.Error != "" || len(m.Problems) > 0 || m.MoreProblems > 0:
-		return malware.Error
-	case m.Status != malware.Clean && m.Status != malware.Infected:
-		return malware.Error
-	case len(m.Findings) > 0 || m.MoreFindings > 0:
-		return malware.Infected
-	}
-	return m.Status
-}
-
-// secretsStatus is malwareStatus for the secret scan.
-func secretsStatus(s *secrets.Result) secrets.Status {
-	switch {
-	case s.Error != "":
-		return secrets.Error
-	case s.Status != secrets.Clean && s.Status != secrets.Found:
-		return secrets.Error
-	case len(s.Findings) > 0 || s.MoreFindings > 0:
-		return secrets.Found
-	}
-	return s.Status
 }
 
 // PolicyBaseOS is the base OS as the policy reads it. An image without

@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/openvex/go-vex/pkg/vex"
-	"github.com/ossf/osv-schema/bindings/go/osvschema"
 	"github.com/spf13/cobra"
 
+	"github.com/cssc-project/cssc/internal/analysis"
 	"github.com/cssc-project/cssc/internal/eol"
 	"github.com/cssc-project/cssc/internal/inventory"
 	"github.com/cssc-project/cssc/internal/layerscan"
@@ -227,7 +227,7 @@ func (v *vulnScan) close() { _ = v.db.Close() }
 
 // input matches one inventory and returns its report input.
 func (v *vulnScan) input(ctx context.Context, inv inventory.Inventory, now time.Time) (report.Input, error) {
-	rep, err := match.Run(ctx, dbSource{v.db}, inv, match.Options{VEX: v.vex, AllowMissing: v.allowMissing})
+	rep, err := match.Run(ctx, analysis.DBSource(v.db), inv, match.Options{VEX: v.vex, AllowMissing: v.allowMissing})
 	if err != nil {
 		return report.Input{}, fmt.Errorf("scan %s: %w", subjectName(inv), err)
 	}
@@ -365,16 +365,4 @@ func readVEX(paths []string) ([]*vex.VEX, error) {
 		out = append(out, doc)
 	}
 	return out, nil
-}
-
-// dbSource shows the vulnerability database to the matcher.
-type dbSource struct{ db *vulndb.DB }
-
-func (s dbSource) Vulnerabilities(ctx context.Context, ecosystem, name string) ([]*osvschema.Vulnerability, error) {
-	return s.db.Vulnerabilities(ctx, ecosystem, name)
-}
-
-func (s dbSource) Coverage(ecosystem string) match.Coverage {
-	c := s.db.Coverage(ecosystem)
-	return match.Coverage{Covered: c.Covered(), Reason: c.Reason(), ImportedAt: c.ImportedAt, Newest: c.Newest}
 }

@@ -288,7 +288,7 @@ func toJSONMalware(m *malware.Result) *jsonMalware {
 		return nil
 	}
 	out := &jsonMalware{
-		Status: string(malwareStatus(m)), Error: m.Error, Warnings: list(m.Warnings),
+		Status: string(m.Verdict()), Error: m.Error, Warnings: list(m.Warnings),
 		Engine: jsonMalwareEngine{Name: m.Engine.Name, Version: m.Engine.Version, Address: m.Engine.Address,
 			DatabaseVersion: m.Engine.DatabaseVersion, DatabaseDate: timestamp(m.Engine.DatabaseDate)},
 		Findings:     make([]jsonMalwareFinding, 0, len(m.Findings)),
@@ -309,7 +309,7 @@ func toJSONSecrets(s *secrets.Result) *jsonSecrets {
 		return nil
 	}
 	out := &jsonSecrets{
-		Status: string(secretsStatus(s)), Error: s.Error,
+		Status: string(s.Verdict()), Error: s.Error,
 		Engine: jsonSecretsEngine{Name: s.Engine.Name, Version: s.Engine.Version, Rules: s.Engine.Rules,
 			Config: s.Engine.Config, Allowlist: s.Engine.Allowlist},
 		Findings:    make([]jsonSecretFinding, 0, len(s.Findings)),

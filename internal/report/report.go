@@ -179,10 +179,10 @@ func complete(in Input) bool {
 	if in.Report != nil && in.Report.Incomplete() {
 		return false
 	}
-	if in.Malware != nil && malwareStatus(in.Malware) == malware.Error {
+	if in.Malware != nil && in.Malware.Verdict() == malware.Error {
 		return false
 	}
-	if in.Secrets != nil && secretsStatus(in.Secrets) == secrets.Error {
+	if in.Secrets != nil && in.Secrets.Verdict() == secrets.Error {
 		return false
 	}
 	return true
@@ -196,36 +196,6 @@ func vulnReport(in Input) *match.Report {
 		return &match.Report{}
 	}
 	return in.Report
-}
-
-// malwareStatus is the verdict a report shows: the worse of the one the
-// result states and the one its contents call for (as Result.Finish
-// computes it), so that a result whose status was not set, or set to
-// something this package does not know, is never shown better than it
-// is: an unknown status is an error.
-func malwareStatus(m *malware.Result) malware.Status {
-	switch {
-	case m.Error != "" || len(m.Problems) > 0 || m.MoreProblems > 0:
-		return malware.Error
-	case m.Status != malware.Clean && m.Status != malware.Infected:
-		return malware.Error
-	case len(m.Findings) > 0:
-		return malware.Infected
-	}
-	return m.Status
-}
-
-// secretsStatus is malwareStatus for the secret scan.
-func secretsStatus(s *secrets.Result) secrets.Status {
-	switch {
-	case s.Error != "":
-		return secrets.Error
-	case s.Status != secrets.Clean && s.Status != secrets.Found:
-		return secrets.Error
-	case len(s.Findings) > 0:
-		return secrets.Found
-	}
-	return s.Status
 }
 
 // fingerprintRE is the form secrets.Finding.Fingerprint documents.

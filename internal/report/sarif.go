@@ -344,7 +344,7 @@ func scanInvocation(in Input) *sarif.Invocation {
 	note := func(level, msg string) {
 		notes = append(notes, &sarif.Notification{Level: level, Message: sarif.NewTextMessage(msg)})
 	}
-	if m := in.Malware; m != nil && malwareStatus(m) == malware.Error {
+	if m := in.Malware; m != nil && m.Verdict() == malware.Error {
 		if m.Error != "" {
 			note("error", "malware scan failed: "+m.Error)
 		}
@@ -355,7 +355,7 @@ func scanInvocation(in Input) *sarif.Invocation {
 			note("error", "malware scan did not complete")
 		}
 	}
-	if s := in.Secrets; s != nil && secretsStatus(s) == secrets.Error {
+	if s := in.Secrets; s != nil && s.Verdict() == secrets.Error {
 		msg := "secret scan did not complete"
 		if s.Error != "" {
 			msg = "secret scan failed: " + s.Error
@@ -526,11 +526,11 @@ func runProperties(in Input) sarif.Properties {
 		"suppressed":    len(r.Suppressed),
 	}
 	if m := in.Malware; m != nil {
-		props["malware"] = map[string]any{"status": string(malwareStatus(m)), "layers": m.Layers, "files": m.Files,
+		props["malware"] = map[string]any{"status": string(m.Verdict()), "layers": m.Layers, "files": m.Files,
 			"bytes": m.Bytes, "moreProblems": m.MoreProblems}
 	}
 	if s := in.Secrets; s != nil {
-		props["secrets"] = map[string]any{"status": string(secretsStatus(s)), "files": s.Files, "bytes": s.Bytes,
+		props["secrets"] = map[string]any{"status": string(s.Verdict()), "files": s.Files, "bytes": s.Bytes,
 			"skippedLarge": s.SkippedLarge, "skippedBinary": s.SkippedBinary, "allowlisted": s.Allowlisted}
 	}
 	if in.Subject.Digest != "" {

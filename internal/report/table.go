@@ -149,7 +149,7 @@ func writeReadWarnings(bw *bufio.Writer, warnings []string) {
 // and why the scan failed.
 func writeMalwareTable(bw *bufio.Writer, m *malware.Result) error {
 	p := func(format string, args ...any) { fmt.Fprintf(bw, format, args...) }
-	status := malwareStatus(m)
+	status := m.Verdict()
 	p("\nMalware: %s — %s\n", status, malwareEngineLine(m.Engine))
 	notScanned := len(m.Problems) + m.MoreProblems
 	counts := fmt.Sprintf("Scanned %s, %s (%s): %d found", count(m.Layers, "layer"), count(int(m.Files), "file"), sizeCell(m.Bytes), len(m.Findings))
@@ -234,7 +234,7 @@ func malwareErrorLine(m *malware.Result) string {
 // rests on, what was scanned, and the secrets found (never their values).
 func writeSecretsTable(bw *bufio.Writer, s *secrets.Result) error {
 	p := func(format string, args ...any) { fmt.Fprintf(bw, format, args...) }
-	status := secretsStatus(s)
+	status := s.Verdict()
 	p("\nSecrets: %s — %s\n", status, secretsEngineLine(s.Engine))
 	counts := fmt.Sprintf("Scanned %s (%s): %d found", count(int(s.Files), "file"), sizeCell(s.Bytes), len(s.Findings))
 	if s.Allowlisted > 0 {

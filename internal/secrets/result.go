@@ -85,6 +85,21 @@ type Result struct {
 	SkippedBinary int64
 }
 
+// Verdict is the status r stands for, never better than what it holds
+// (as malware.Result.Verdict): an error or a Status that is not a verdict
+// make it Error; findings make it Found.
+func (r *Result) Verdict() Status {
+	switch {
+	case r.Error != "":
+		return Error
+	case r.Status != Clean && r.Status != Found:
+		return Error
+	case len(r.Findings) > 0 || r.MoreFindings > 0:
+		return Found
+	}
+	return r.Status
+}
+
 // Finish sets Status from what the result holds.
 func (r *Result) Finish() {
 	switch {
