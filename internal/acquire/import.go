@@ -100,7 +100,7 @@ func (p *Pipeline) upstreamRepo(ctx context.Context, src source) (upstream.Upstr
 	if err != nil {
 		return up, nil, err
 	}
-	rt, err := up.Transport(p.cfg.UpstreamTransport)
+	rt, err := p.upstreamTransport(up)
 	if err != nil {
 		return up, nil, permanent(fmt.Errorf("upstream %s: %w", up.Name, err))
 	}
@@ -120,6 +120,30 @@ func (p *Pipeline) upstreamRepo(ctx context.Context, src source) (upstream.Upstr
 		return up, nil, permanent(err)
 	}
 	return up, repo, nil
+}
+
+// upstreamTransport is the transport of an upstream entry, made once per
+// entry and configuration, so its rate limit holds across acquisitions.
+func (p *Pipeline) upstreamTransport(up upstream.Upstream) (http.RoundTripper, error) {
+	b, err := json.Marshal(up)
+	if err != nil {
+		return nil, err
+	}
+	key := up.Name + "\x00" + string(b)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if rt, ok := p.transports[key]; ok {
+		return rt, nil
+	}
+	rt, err := up.Transport(p.cfg.UpstreamTransport)
+	if err != nil {
+		return nil, err
+	}
+	if len(p.transports) > 1000 {
+		clear(p.transports) // entries changed that often: start over
+	}
+	p.transports[key] = rt
+	return rt, nil
 }
 
 // importImage copies the upstream image, every platform of an index and
@@ -236,7 +260,9 @@ func refSuffix(tag, dgst string) string {
 // outcome.
 func (r *run) sameAs(ctx context.Context) (*Record, bool, error) {
 	p, rec := r.p, r.rec
-	row, ok, err := p.cfg.Queue.FindFinishedAcquisition(ctx, rec.Name, rec.UpstreamDigest, string(StatePromoted), string(StateBlocked))
+	// Only a promotion is repeated: a block may come from a scanner that
+	// was down, and is decided afresh.
+	row, ok, err := p.cfg.Queue.FindFinishedAcquisition(ctx, rec.Name, rec.UpstreamDigest, string(StatePromoted))
 	if err != nil || !ok || row.ID == rec.ID {
 		return nil, false, err
 	}

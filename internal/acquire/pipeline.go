@@ -40,8 +40,10 @@ type Queue interface {
 // into golden/, atomically (*store.Store).
 type Promoter interface {
 	Promote(ctx context.Context, from, to, root, tag string) (store.Promotion, error)
-	// Demote removes tag from golden repo (the image stays in quarantine).
-	Demote(ctx context.Context, repo, tag string) error
+	// Withdraw takes root out of a golden repository: tag ("*": every tag
+	// naming root) and, when no tag names it any more, everything that
+	// was promoted with it (it stays in quarantine).
+	Withdraw(ctx context.Context, repo, root, tag string) (kept bool, err error)
 }
 
 // Upstreams is the allow-list (*upstream.Registry).
@@ -148,6 +150,11 @@ type Pipeline struct {
 
 	mu       sync.Mutex
 	progress map[string]Progress // live copy progress, by acquisition
+	// transports are the upstream transports, one per upstream entry (its
+	// rate limit is shared by every acquisition from it).
+	transports map[string]http.RoundTripper
+	// syncMu runs one sync rule at a time (the schedule and the API).
+	syncMu sync.Mutex
 	// rescannedVersion is the data version golden/ was last rescanned on.
 	rescannedVersion string
 }
@@ -203,7 +210,7 @@ func New(cfg Config) (*Pipeline, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Pipeline{cfg: cfg, log: log, wake: make(chan struct{}, 1), progress: map[string]Progress{}}, nil
+	return &Pipeline{cfg: cfg, log: log, wake: make(chan struct{}, 1), progress: map[string]Progress{}, transports: map[string]http.RoundTripper{}}, nil
 }
 
 // Config returns the pipeline's configuration.
@@ -251,7 +258,7 @@ func (p *Pipeline) Submit(ctx context.Context, r Request, submitter string) (*Re
 	}); err != nil {
 		return nil, err
 	}
-	p.audit(ctx, audit.Event{Actor: submitter, Action: "acquire.submit", Repo: "quarantine/" + name, Tag: src.tag,
+	p.audit(ctx, audit.Event{Actor: submitter, ActorKind: actorKind(submitter), Action: "acquire.submit", Repo: "quarantine/" + name, Tag: src.tag,
 		Target: "acquisition:" + rec.ID, Reason: rec.Source})
 	p.log.InfoContext(ctx, "acquisition queued", "id", rec.ID, "source", rec.Source, "name", name, "by", submitter)
 	p.Wake()
@@ -370,15 +377,22 @@ func (p *Pipeline) Retry(ctx context.Context, id, by string) (*Record, error) {
 		if err != nil {
 			return err
 		}
-		switch r.State {
-		case StateFailed:
+		switch {
+		case r.SameAs != "" && (r.State == StateFailed || r.State == StateBlocked):
+			// It repeated another acquisition's outcome and saved no
+			// analysis of its own: do it all.
+			r.Step, r.SameAs = StepImport, ""
+			r.RiskScore, r.Risk = nil, nil
+		case r.State == StateFailed:
 			if r.Step == "" || r.Step == StepNotify {
 				r.Step = failedStep(r)
 			}
-		case StateBlocked:
-			// Decide again over the saved analysis: an exception added or
-			// a policy changed since can pass it now.
-			r.Step = StepScore
+		case r.State == StateBlocked:
+			// Analyse and decide again: an exception added, a policy
+			// changed, or a scanner that was down (a scan that did not
+			// complete blocks) can pass it now. The image is not copied
+			// again.
+			r.Step = StepAnalyse
 			r.RiskScore, r.Risk = nil, nil
 		default:
 			return fmt.Errorf("acquisition %s is %s: %w", id, r.State, ErrNotRetryable)
@@ -396,7 +410,7 @@ func (p *Pipeline) Retry(ctx context.Context, id, by string) (*Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.audit(ctx, audit.Event{Actor: by, Action: "acquire.retry", Repo: "quarantine/" + rec.Name, Target: "acquisition:" + id, Reason: rec.Source})
+	p.audit(ctx, audit.Event{Actor: by, ActorKind: actorKind(by), Action: "acquire.retry", Repo: "quarantine/" + rec.Name, Target: "acquisition:" + id, Reason: rec.Source})
 	p.Wake()
 	return rec, nil
 }
@@ -494,6 +508,15 @@ func (p *Pipeline) schedule(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// actorKind is who asked, for the audit trail: a sync rule is the
+// system, anyone else a user (or robot) through the API.
+func actorKind(by string) string {
+	if strings.HasPrefix(by, "sync:") {
+		return "system"
+	}
+	return "user"
 }
 
 func newID(t time.Time) string {

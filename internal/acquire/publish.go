@@ -23,6 +23,7 @@ import (
 	"github.com/cssc-project/cssc/internal/sign"
 	"github.com/cssc-project/cssc/internal/sign/notary"
 	"github.com/cssc-project/cssc/internal/sign/sigstore"
+	"github.com/cssc-project/cssc/internal/store"
 )
 
 // Annotations cssc puts on what it attaches, so a step run again (after a
@@ -252,6 +253,15 @@ func (r *run) endOfLife(platforms []analysis.Platform) time.Time {
 // attached, with the enterprise key.
 func (r *run) sign(ctx context.Context) (stepResult, error) {
 	p, rec := r.p, r.rec
+	// Signatures recorded by an earlier, interrupted try are found again
+	// below; what is signed is the image and what enrich attached.
+	attached := rec.Referrers[:0:0]
+	for _, ref := range rec.Referrers {
+		if ref.Kind != KindSignature {
+			attached = append(attached, ref)
+		}
+	}
+	rec.Referrers = attached
 	targets := []string{rec.Digest}
 	for _, ref := range rec.Referrers {
 		if !contains(targets, ref.Subject) {
@@ -336,14 +346,52 @@ func leafThumbprint(chain []*x509.Certificate) string {
 func (r *run) promote(ctx context.Context) (stepResult, error) {
 	p, rec := r.p, r.rec
 	tag := rec.Tag
+	// A golden tag moves forward only: an older acquisition decided again
+	// (a retry) does not take it back from a newer one.
+	newer, err := r.newerPromotion(ctx)
+	if err != nil {
+		return stepResult{}, err
+	}
+	if newer != nil {
+		tag = ""
+		rec.Warnings = append(rec.Warnings, fmt.Sprintf("golden tag %s stays on %s, promoted by the newer acquisition %s; this image is in golden/ by digest", rec.Tag, newer.Digest, newer.ID))
+	}
 	pr, err := p.cfg.Promoter.Promote(ctx, r.quarantineRepo(), r.goldenRepo(), rec.Digest, tag)
 	if err != nil {
 		return stepResult{}, fmt.Errorf("promote to %s: %w", r.goldenRepo(), err)
 	}
 	rec.GoldenRef = p.cfg.Host + "/" + r.goldenRepo() + refSuffix(tag, rec.Digest)
+	if tag == "" && rec.Tag != "" {
+		rec.GoldenRef = p.cfg.Host + "/" + r.goldenRepo() + "@" + rec.Digest
+	}
 	p.auditOnce(ctx, rec.ID, audit.Event{Action: "acquire.promote", Repo: r.goldenRepo(), Digest: rec.Digest, Tag: tag,
 		Reason: fmt.Sprintf("%s: policy passed, risk %d", rec.Source, derefInt(rec.RiskScore))})
 	return stepResult{outcome: "ok", detail: fmt.Sprintf("%s (%d manifests)", rec.GoldenRef, len(pr.Manifests)), next: StepNotify}, nil
+}
+
+// newerPromotion is a promoted acquisition of the same name and tag
+// submitted after this one, if any.
+func (r *run) newerPromotion(ctx context.Context) (*Record, error) {
+	if r.rec.Tag == "" {
+		return nil, nil
+	}
+	rows, err := r.p.cfg.Queue.ListAcquisitions(ctx, store.AcquisitionFilter{Name: r.rec.Name, State: string(StatePromoted), Limit: 1000})
+	if err != nil {
+		return nil, err
+	}
+	for _, row := range rows {
+		if row.ID == r.rec.ID || row.Tag != r.rec.Tag || !row.CreatedAt.After(r.rec.CreatedAt) {
+			continue
+		}
+		rec, err := ParseRecord(row.Record)
+		if err != nil {
+			return nil, err
+		}
+		if rec.Digest != r.rec.Digest && rec.Platform == r.rec.Platform {
+			return rec, nil
+		}
+	}
+	return nil, nil
 }
 
 func derefInt(p *int) int {

@@ -153,7 +153,8 @@ type SignatureResult struct {
 
 // Referrer is an artifact attached to the image.
 type Referrer struct {
-	ArtifactType string `json:"artifact_type"`
+	// ArtifactType has the OCI descriptor field's name.
+	ArtifactType string `json:"artifactType"`
 	Digest       string `json:"digest"`
 	Subject      string `json:"subject"`
 	// Kind is cssc's name for it: sbom-spdx, sbom-cyclonedx, sarif,

@@ -69,14 +69,14 @@ func (p *Pipeline) Rescan(ctx context.Context, force bool) (*RescanReport, error
 			if rec.SameAs != "" || done[key] {
 				continue
 			}
-			done[key] = true
 			if !force && rec.DataVersion == rep.DataVersion && rec.PolicyDigest == p.cfg.Policy.Digest() {
 				continue // decided on this data and policy already
 			}
 			res := p.rescanOne(ctx, rec)
 			if res == nil {
-				continue // no longer in golden/
+				continue // not what golden/ serves under its tag: an older one may be
 			}
+			done[key] = true
 			if !res.Passed {
 				rep.Flagged++
 			}
@@ -152,6 +152,15 @@ func (p *Pipeline) rescanOne(ctx context.Context, rec *Record) *RescanResult {
 	for _, d := range decisions {
 		demote = demote || d.Demote
 	}
+	demote = demote && !allowed
+	// Out of golden/ first, then the record: a crash in between leaves a
+	// record that still says promoted, which the next rescan demotes.
+	if demote {
+		if _, err := p.cfg.Promoter.Withdraw(ctx, r.goldenRepo(), rec.Digest, "*"); err != nil {
+			return fail(fmt.Errorf("demote %s: %w", rec.GoldenRef, err))
+		}
+		res.Demoted = true
+	}
 	err = p.cfg.Queue.UpdateAcquisition(ctx, rec.ID, func(a *store.Acquisition) error {
 		cur, err := ParseRecord(a.Record)
 		if err != nil {
@@ -162,7 +171,7 @@ func (p *Pipeline) rescanOne(ctx context.Context, rec *Record) *RescanResult {
 		if !allowed {
 			cur.Flags = reasons
 		}
-		if !allowed && demote {
+		if demote {
 			cur.State, cur.Reasons = StateDemoted, reasons
 		}
 		b, err := cur.marshal()
@@ -180,14 +189,6 @@ func (p *Pipeline) rescanOne(ctx context.Context, rec *Record) *RescanResult {
 	}
 	kind, action := notify.KindFlagged, "golden.flag"
 	if demote {
-		ref := rec.Tag
-		if ref == "" {
-			ref = rec.Digest
-		}
-		if err := p.cfg.Promoter.Demote(ctx, r.goldenRepo(), ref); err != nil {
-			return fail(fmt.Errorf("demote %s: %w", rec.GoldenRef, err))
-		}
-		res.Demoted = true
 		kind, action = notify.KindDemoted, "golden.demote"
 	}
 	p.audit(ctx, audit.Event{Action: action, Repo: r.goldenRepo(), Digest: rec.Digest, Tag: rec.Tag, Decision: audit.Deny,

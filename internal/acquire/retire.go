@@ -162,8 +162,14 @@ func (p *Pipeline) removeRetired(ctx context.Context) {
 		return
 	}
 	for _, r := range due {
-		err := p.cfg.Promoter.Demote(ctx, r.Repository, r.Reference)
-		if err != nil && !errors.Is(err, store.ErrManifestUnknown) {
+		// The tag goes only if it still names the retired digest (a newer
+		// acquisition may have moved it); the retired image goes unless
+		// another tag still names it.
+		kept, err := p.cfg.Promoter.Withdraw(ctx, r.Repository, r.Digest, tagOf(r.Reference))
+		if kept {
+			p.log.InfoContext(ctx, "retired image still tagged in golden/; only its retired tag was removed", "repo", r.Repository, "ref", r.Reference)
+		}
+		if err != nil {
 			p.log.ErrorContext(ctx, "remove a retired image", "repo", r.Repository, "ref", r.Reference, "err", err)
 			continue
 		}

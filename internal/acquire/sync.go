@@ -19,6 +19,7 @@ type SyncStore interface {
 	PutSyncRule(ctx context.Context, r store.SyncRule) error
 	ListSyncRules(ctx context.Context, due time.Time) ([]store.SyncRule, error)
 	GetSyncRule(ctx context.Context, id string) (store.SyncRule, error)
+	UpdateSyncRule(ctx context.Context, r store.SyncRule) error
 	DeleteSyncRule(ctx context.Context, id string) error
 }
 
@@ -155,8 +156,11 @@ func (p *Pipeline) RemoveSyncRule(ctx context.Context, id, by string) error {
 	return nil
 }
 
-// RunSyncRule runs one rule now (also what the schedule does).
+// RunSyncRule runs one rule now (also what the schedule does). Runs are
+// one at a time, so two never start acquisitions from the same state.
 func (p *Pipeline) RunSyncRule(ctx context.Context, id string) (*SyncRule, error) {
+	p.syncMu.Lock()
+	defer p.syncMu.Unlock()
 	row, err := p.cfg.Sync.GetSyncRule(ctx, id)
 	if err != nil {
 		return nil, err
@@ -166,7 +170,12 @@ func (p *Pipeline) RunSyncRule(ctx context.Context, id string) (*SyncRule, error
 		return nil, fmt.Errorf("sync rule %s: %w", id, err)
 	}
 	p.syncOnce(ctx, &r)
-	if err := p.saveRule(ctx, &r); err != nil {
+	// A rule removed during the run stays removed.
+	b, err := json.Marshal(&r)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.cfg.Sync.UpdateSyncRule(ctx, store.SyncRule{ID: r.ID, Rule: b, NextRun: r.NextRun}); err != nil {
 		return nil, err
 	}
 	return &r, nil

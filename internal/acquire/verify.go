@@ -130,6 +130,8 @@ func shortDigest(d string) string {
 // Metadata is what verify-metadata found attached upstream.
 type Metadata struct {
 	Provenance *Provenance `json:"provenance,omitempty"`
+	// Problems are attached statements that could not be read.
+	Problems []string `json:"problems,omitempty"`
 }
 
 // Provenance is an upstream SLSA provenance statement (read, not
@@ -164,7 +166,8 @@ func (r *run) verifyMetadata(ctx context.Context) (stepResult, error) {
 		}
 		pv, err := readProvenance(a)
 		if err != nil {
-			return stepResult{outcome: "ok", detail: "unreadable provenance: " + err.Error(), next: StepAnalyse}, nil
+			md.Problems = append(md.Problems, err.Error())
+			continue
 		}
 		md.Provenance = pv
 		break
@@ -180,6 +183,9 @@ func (r *run) verifyMetadata(ctx context.Context) (stepResult, error) {
 		if md.Provenance.BuilderID != "" {
 			detail += " from builder " + md.Provenance.BuilderID
 		}
+	}
+	if len(md.Problems) > 0 {
+		detail += "; unreadable: " + strings.Join(md.Problems, "; ")
 	}
 	return stepResult{outcome: "ok", detail: detail, next: StepAnalyse}, nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"os"
 	"strings"
@@ -159,11 +160,30 @@ func outcomeWord(code int) string {
 func follow(ctx context.Context, c *apiclient.Client, id string, interval time.Duration, live bool, w io.Writer) (*acquire.Record, error) {
 	shown := 0
 	bar := false
+	var unreachableSince time.Time
 	for {
 		var rec acquire.Record
 		if err := c.Do(ctx, "GET", "/api/v1/acquisitions/"+url.PathEscape(id), nil, &rec); err != nil {
-			return nil, fmt.Errorf("follow acquisition %s: %w", id, err)
+			// A server that restarts resumes the acquisition: keep asking
+			// for a while rather than give up on it.
+			if !serverGone(err) || ctx.Err() != nil {
+				return nil, fmt.Errorf("follow acquisition %s: %w", id, err)
+			}
+			if unreachableSince.IsZero() {
+				unreachableSince = time.Now()
+				if live {
+					fmt.Fprintf(w, "  (the server does not answer: %v; still asking)\n", err)
+				}
+			}
+			if time.Since(unreachableSince) > followGrace {
+				return nil, fmt.Errorf("follow acquisition %s: the server has not answered for %s: %w (it resumes the acquisition when it is back: cssc acquisitions show %s)", id, followGrace, err, id)
+			}
+			if err := sleepCtx(ctx, interval); err != nil {
+				return nil, fmt.Errorf("follow acquisition %s: %w", id, err)
+			}
+			continue
 		}
+		unreachableSince = time.Time{}
 		if live {
 			if rec.Step == acquire.StepImport && rec.Progress.BytesTotal > 0 && shown == 0 {
 				fmt.Fprintf(w, "\r%s", progressBar(rec.Progress))
@@ -191,6 +211,33 @@ func follow(ctx context.Context, c *apiclient.Client, id string, interval time.D
 			return nil, fmt.Errorf("follow acquisition %s: %w (it goes on on the server: cssc acquisitions show %s)", id, ctx.Err(), id)
 		case <-t.C:
 		}
+	}
+}
+
+// followGrace is how long --wait keeps asking a server that does not
+// answer (a restart).
+const followGrace = 2 * time.Minute
+
+// serverGone reports an error a restarting server gives: no connection,
+// or a 5xx while it comes up.
+func serverGone(err error) bool {
+	var apiErr *apiclient.Error
+	if errors.As(err, &apiErr) {
+		return apiErr.Status >= 500
+	}
+	var netErr net.Error
+	var urlErr *url.Error
+	return errors.As(err, &netErr) || errors.As(err, &urlErr)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }
 

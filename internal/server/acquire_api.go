@@ -9,9 +9,12 @@ import (
 	"strconv"
 	"time"
 
+	"oras.land/oras-go/v2/errdef"
+
 	"github.com/cssc-project/cssc/internal/acquire"
 	"github.com/cssc-project/cssc/internal/auth"
 	"github.com/cssc-project/cssc/internal/policy"
+	"github.com/cssc-project/cssc/internal/sign"
 	"github.com/cssc-project/cssc/internal/store"
 	"github.com/cssc-project/cssc/internal/upstream"
 )
@@ -71,11 +74,16 @@ func (s *Server) submitAcquisition(w http.ResponseWriter, r *http.Request, p *au
 	}
 	if req.AllTags {
 		recs, skipped, err := s.pipeline.SubmitAllTags(r.Context(), req.Request, req.Match, p.Name)
-		if err != nil {
+		if err != nil && len(recs) == 0 {
 			s.acquireFailure(w, r, "submit acquisitions", err)
 			return
 		}
-		writeJSON(w, http.StatusAccepted, map[string]any{"acquisitions": recs, "skipped_tags": skipped})
+		body := map[string]any{"acquisitions": recs, "skipped_tags": skipped}
+		if err != nil {
+			// Some were queued: they run; say what stopped the rest.
+			body["error"] = err.Error()
+		}
+		writeJSON(w, http.StatusAccepted, body)
 		return
 	}
 	if req.Match != "" {
@@ -343,6 +351,11 @@ func (s *Server) acquireFailure(w http.ResponseWriter, r *http.Request, what str
 		writeAPIError(w, http.StatusConflict, "CONFLICT", err.Error())
 	case errors.Is(err, errBadRequest), acquire.IsInvalid(err):
 		writeAPIError(w, http.StatusBadRequest, "INVALID", err.Error())
+	case errors.Is(err, errdef.ErrNotFound):
+		writeAPIError(w, http.StatusNotFound, "NOT_FOUND", err.Error())
+	case sign.HTTPError(err), sign.Unreachable(err) && r.Context().Err() == nil:
+		// The upstream answered with an error, or not at all.
+		writeAPIError(w, http.StatusBadGateway, "UPSTREAM", err.Error())
 	default:
 		s.apiFailure(w, r, what, err)
 	}

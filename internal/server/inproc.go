@@ -43,7 +43,14 @@ func (t handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		r.Body = http.NoBody
 	}
 	pr, pw := io.Pipe()
-	w := &pipeResponse{header: http.Header{}, body: pw, ready: make(chan struct{})}
+	// The request body is closed (as a RoundTripper must) when the
+	// handler answers, before RoundTrip returns: the caller may close it
+	// too once it has the answer, and bodies are not safe to close from
+	// two goroutines at once. Registry handlers read the body before they
+	// answer.
+	var closeOnce sync.Once
+	closeBody := func() { closeOnce.Do(func() { _ = r.Body.Close() }) }
+	w := &pipeResponse{header: http.Header{}, body: pw, ready: make(chan struct{}), answered: closeBody}
 	go func() {
 		defer func() {
 			if v := recover(); v != nil {
@@ -52,7 +59,6 @@ func (t handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 			w.WriteHeader(http.StatusOK) // a handler that wrote nothing
 			_ = pw.Close()
-			_ = r.Body.Close()
 		}()
 		t.h.ServeHTTP(w, r)
 	}()
@@ -90,6 +96,8 @@ type pipeResponse struct {
 	once   sync.Once
 	ready  chan struct{}
 	err    error
+	// answered runs once the answer is decided, before RoundTrip returns.
+	answered func()
 }
 
 func (w *pipeResponse) Header() http.Header { return w.header }
@@ -97,6 +105,7 @@ func (w *pipeResponse) Header() http.Header { return w.header }
 func (w *pipeResponse) WriteHeader(status int) {
 	w.once.Do(func() {
 		w.status, w.sent = status, w.header.Clone()
+		w.answered()
 		close(w.ready)
 	})
 }
@@ -109,6 +118,7 @@ func (w *pipeResponse) Write(b []byte) (int, error) {
 func (w *pipeResponse) fail(err error) {
 	w.once.Do(func() {
 		w.err = err
+		w.answered()
 		close(w.ready)
 	})
 	_ = w.body.CloseWithError(err)

@@ -157,10 +157,11 @@ func (s *Server) setupPipeline(ctx context.Context, cfg Config) error {
 	}
 	transport := s.PipelineTransport()
 	analyze := func(ctx context.Context, ref string, useAttachedSBOM bool) ([]analysis.Platform, error) {
-		src, err := vulns.source(ctx)
+		src, release, err := vulns.source(ctx)
 		if err != nil {
 			return nil, err
 		}
+		defer release()
 		return analysis.Image(ctx, ref, analysis.Options{
 			Vulns: src, Layers: layers, TempDir: tmp, Log: s.log, UseAttachedSBOM: useAttachedSBOM,
 			Open: imagefs.OpenOptions{Transport: transport, Insecure: true, UserAgent: "cssc-pipeline/" + version.Version},
@@ -180,10 +181,11 @@ func (s *Server) setupPipeline(ctx context.Context, cfg Config) error {
 		Workers: pc.Workers, MaxAttempts: pc.MaxAttempts, Backoff: backoff, SoleWorker: true,
 		Sync: s.dir.Meta, Retire: s.dir.Meta, RescanCheck: pc.RescanCheck,
 		Rematch: func(ctx context.Context, inv inventory.Inventory) (*match.Report, error) {
-			src, err := vulns.source(ctx)
+			src, release, err := vulns.source(ctx)
 			if err != nil {
 				return nil, err
 			}
+			defer release()
 			if src == nil {
 				return nil, fmt.Errorf("no vulnerability database in %s", dbDir)
 			}
@@ -265,6 +267,10 @@ type allowList struct {
 }
 
 func (a allowList) Match(ctx context.Context, ref string) (upstream.Upstream, error) {
+	// The configured entries first: they need no database or key.
+	if u, _, err := upstream.Match(a.static, ref); err == nil {
+		return u, nil
+	}
 	u, err := a.reg.Match(ctx, ref)
 	var na *upstream.NotAllowedError
 	if err == nil || !errors.As(err, &na) {
@@ -273,9 +279,6 @@ func (a allowList) Match(ctx context.Context, ref string) (upstream.Upstream, er
 	listed, lerr := a.reg.List(ctx)
 	if lerr != nil {
 		return u, err
-	}
-	if u, _, err := upstream.Match(a.static, ref); err == nil {
-		return u, nil
 	}
 	// Refuse with suggestions from the whole list.
 	_, _, err = upstream.Match(append(listed, a.static...), ref)
@@ -302,50 +305,83 @@ func (e exceptionSource) Exceptions(ctx context.Context, now time.Time) ([]polic
 }
 
 // vulnData is the vulnerability database, opened again when cssc db
-// replaces it.
+// replaces it. A replaced database is closed when the last user of it
+// is done (an analysis may be matching against it).
 type vulnData struct {
 	dir string
 	log *slog.Logger
 	mu  sync.Mutex
-	db  *vulndb.DB
+	db  *openDB
 }
 
-// source is the current database; a missing database is no source (the
-// analysis then reports the data as incomplete, which policy refuses).
-func (v *vulnData) source(ctx context.Context) (analysis.VulnSource, error) {
+// openDB is an open database and how many are using it.
+type openDB struct {
+	db    *vulndb.DB
+	users int
+	stale bool
+}
+
+func (o *openDB) closeIfDone() {
+	if o.stale && o.users == 0 {
+		_ = o.db.Close()
+	}
+}
+
+// source is the current database and a release to call when done with
+// it; a missing database is no source (the analysis then reports the data
+// as incomplete, which policy refuses).
+func (v *vulnData) source(ctx context.Context) (analysis.VulnSource, func(), error) {
+	db, release, err := v.use(ctx)
+	if err != nil || db == nil {
+		return nil, release, err
+	}
+	return analysis.DBSource(db), release, nil
+}
+
+// use is the current database (nil when there is none) and its release.
+func (v *vulnData) use(ctx context.Context) (*vulndb.DB, func(), error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if v.db != nil && v.db.Superseded() {
-		_ = v.db.Close()
+	if v.db != nil && v.db.db.Superseded() {
+		v.db.stale = true
+		v.db.closeIfDone()
 		v.db = nil
 	}
 	if v.db == nil {
 		db, err := vulndb.Open(ctx, v.dir)
 		if errors.Is(err, vulndb.ErrNoDatabase) {
 			v.log.WarnContext(ctx, "no vulnerability database: images cannot pass the vulnerability check", "db_dir", v.dir)
-			return nil, nil
+			return nil, func() {}, nil
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		v.db = db
+		v.db = &openDB{db: db}
 	}
-	return analysis.DBSource(v.db), nil
+	o := v.db
+	o.users++
+	release := func() {
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		o.users--
+		o.closeIfDone()
+	}
+	return o.db, release, nil
 }
 
 // version identifies the data: what was imported, and when.
 func (v *vulnData) version() string {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := v.source(ctx); err != nil {
+	db, release, err := v.use(ctx)
+	if err != nil {
 		return ""
 	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if v.db == nil {
+	defer release()
+	if db == nil {
 		return "none"
 	}
-	st, err := v.db.Status(ctx)
+	st, err := db.Status(ctx)
 	if err != nil {
 		return ""
 	}

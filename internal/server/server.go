@@ -296,7 +296,12 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	if s.pipeline != nil {
 		pipeDone := make(chan struct{})
 		pipeCtx, stopPipe := context.WithCancel(ctx)
-		go func() { defer close(pipeDone); _ = s.pipeline.Run(pipeCtx) }()
+		go func() {
+			defer close(pipeDone)
+			if err := s.pipeline.Run(pipeCtx); err != nil {
+				s.log.Error("the acquire pipeline stopped: acquisitions are queued but not run", "err", err)
+			}
+		}()
 		defer func() { stopPipe(); <-pipeDone }()
 	}
 	gcDone := make(chan struct{})

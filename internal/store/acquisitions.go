@@ -200,9 +200,15 @@ func (s *Store) ClaimAcquisition(ctx context.Context, owner string, now time.Tim
 			if err != nil {
 				return fmt.Errorf("find a queued acquisition: %w", err)
 			}
-			if _, err := tx.ExecContext(ctx, `UPDATE acquisitions SET owner = $1, lease_until = $2 WHERE id = $3`,
-				owner, now.Add(lease).UnixNano(), id); err != nil {
+			// The lease is taken only if nobody took it since the SELECT
+			// (several workers on PostgreSQL): the row count says.
+			res, err := tx.ExecContext(ctx, `UPDATE acquisitions SET owner = $1, lease_until = $2 WHERE id = $3 AND lease_until < $4`,
+				owner, now.Add(lease).UnixNano(), id, now.UnixNano())
+			if err != nil {
 				return fmt.Errorf("lease acquisition %s: %w", id, err)
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				continue
 			}
 			if a, err = scanAcquisition(tx.QueryRowContext(ctx, `SELECT `+acquisitionColumns+` FROM acquisitions WHERE id = $1`, id)); err != nil {
 				return fmt.Errorf("read acquisition %s: %w", id, err)

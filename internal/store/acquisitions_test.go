@@ -138,6 +138,32 @@ func TestPromoteCopiesClosureAtomically(t *testing.T) {
 		t.Fatalf("second promotion = %+v %v", p2, err)
 	}
 
+	// Withdrawn: an alias tag keeps it; without one, the whole closure
+	// goes, so it cannot be pulled by digest either.
+	if _, err := s.Promote(ctx, q, g, idx.Digest, "1.0-alias"); err != nil {
+		t.Fatal(err)
+	}
+	if kept, err := s.Withdraw(ctx, g, idx.Digest, "1.0"); err != nil || !kept {
+		t.Fatalf("withdraw with an alias tag left: kept %v, %v", kept, err)
+	}
+	if _, err := s.GetManifest(ctx, g, sig.Digest); err != nil {
+		t.Fatalf("an image another tag names lost its referrers: %v", err)
+	}
+	if kept, err := s.Withdraw(ctx, g, idx.Digest, "1.0-alias"); err != nil || kept {
+		t.Fatalf("withdraw of the last tag: kept %v, %v", kept, err)
+	}
+	for _, d := range want {
+		if _, err := s.GetManifest(ctx, g, d); !errors.Is(err, store.ErrManifestUnknown) {
+			t.Errorf("%s is still in golden after the withdrawal: %v", d, err)
+		}
+		if _, err := s.GetManifest(ctx, q, d); err != nil {
+			t.Errorf("%s left quarantine: %v", d, err)
+		}
+	}
+	if _, err := s.GetTaggedManifest(ctx, g, "sha256-"+idx.Digest[len("sha256:"):]+".sig"); err == nil {
+		t.Error("the cosign tag is still in golden")
+	}
+
 	// A closure with a missing manifest copies nothing at all.
 	if _, err := s.Promote(ctx, q, "golden/other", dg("absent"), "x"); err == nil {
 		t.Fatal("promoting an absent manifest succeeded")

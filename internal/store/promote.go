@@ -158,12 +158,81 @@ func promoteNeighbours(ctx context.Context, tx *sql.Tx, repoID int64, d string) 
 	return out, rows.Err()
 }
 
-// Demote takes ref (a tag, or a digest for an image promoted without
-// one) out of repo (a golden/ repository): what it named stays in
-// quarantine/, and its blobs until garbage collection.
-func (s *Store) Demote(ctx context.Context, repo, ref string) error {
-	if strings.Contains(ref, ":") {
-		return s.DeleteManifest(ctx, repo, ref)
-	}
-	return s.DeleteTag(ctx, repo, ref)
+// Withdraw takes root out of repo (a golden/ repository): tag is removed
+// if it still names root (every tag naming root when tag is "*"), and
+// when no tag names root any more, root and everything Promote copied with
+// it (platform manifests, referrers, cosign's tags) are deleted, so the
+// image cannot be pulled by digest either. It all happens in one
+// transaction. The blobs stay until garbage collection; the image stays in
+// quarantine/. kept reports that another tag still names root.
+func (s *Store) Withdraw(ctx context.Context, repo, root, tag string) (kept bool, err error) {
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		kept = false
+		id, err := repositoryID(ctx, tx, repo)
+		if errors.Is(err, ErrRepositoryUnknown) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		switch tag {
+		case "":
+		case "*":
+			if _, err := tx.ExecContext(ctx, `DELETE FROM tags WHERE repository_id = $1 AND manifest_digest = $2`, id, root); err != nil {
+				return fmt.Errorf("withdraw %s@%s: %w", repo, root, err)
+			}
+		default:
+			if _, err := tx.ExecContext(ctx, `DELETE FROM tags WHERE repository_id = $1 AND name = $2 AND manifest_digest = $3`, id, tag, root); err != nil {
+				return fmt.Errorf("withdraw %s:%s: %w", repo, tag, err)
+			}
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM tags WHERE repository_id = $1 AND manifest_digest = $2`, id, root).Scan(&n); err != nil {
+			return fmt.Errorf("withdraw %s@%s: %w", repo, root, err)
+		}
+		if n > 0 {
+			kept = true
+			return nil
+		}
+		closure := []string{}
+		seen := map[string]bool{root: true}
+		queue := []string{root}
+		for len(queue) > 0 {
+			d := queue[0]
+			queue = queue[1:]
+			closure = append(closure, d)
+			if len(closure) > maxPromotedManifests {
+				return fmt.Errorf("withdraw %s@%s: more than %d manifests attached", repo, root, maxPromotedManifests)
+			}
+			next, err := promoteNeighbours(ctx, tx, id, d)
+			if err != nil {
+				return fmt.Errorf("withdraw %s@%s: %w", repo, root, err)
+			}
+			if alg, hex, ok := strings.Cut(d, ":"); ok {
+				for _, suffix := range cosignSuffixes {
+					var target string
+					err := tx.QueryRowContext(ctx, `SELECT manifest_digest FROM tags WHERE repository_id = $1 AND name = $2`, id, alg+"-"+hex+suffix).Scan(&target)
+					if err == nil {
+						next = append(next, target)
+					} else if !errors.Is(err, sql.ErrNoRows) {
+						return fmt.Errorf("withdraw %s@%s: %w", repo, root, err)
+					}
+				}
+			}
+			for _, m := range next {
+				if !seen[m] {
+					seen[m] = true
+					queue = append(queue, m)
+				}
+			}
+		}
+		for _, d := range closure {
+			// Tags naming it (cosign's) and its references go with it.
+			if _, err := tx.ExecContext(ctx, `DELETE FROM manifests WHERE repository_id = $1 AND digest = $2`, id, d); err != nil {
+				return fmt.Errorf("withdraw %s@%s: delete %s: %w", repo, root, d, err)
+			}
+		}
+		return nil
+	})
+	return kept, err
 }

@@ -55,6 +55,19 @@ func (s *Store) PutSyncRule(ctx context.Context, r SyncRule) error {
 	return nil
 }
 
+// UpdateSyncRule saves r over an existing rule; ErrSyncRuleUnknown when
+// it was deleted meanwhile (a run must not bring a removed rule back).
+func (s *Store) UpdateSyncRule(ctx context.Context, r SyncRule) error {
+	res, err := s.w.ExecContext(ctx, `UPDATE sync_rules SET rule = $1, next_run = $2 WHERE id = $3`, string(r.Rule), r.NextRun.UnixNano(), r.ID)
+	if err != nil {
+		return fmt.Errorf("save sync rule %s: %w", r.ID, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("%s: %w", r.ID, ErrSyncRuleUnknown)
+	}
+	return nil
+}
+
 // ListSyncRules lists the rules, all of them or (due not zero) those due
 // at that time, soonest first.
 func (s *Store) ListSyncRules(ctx context.Context, due time.Time) ([]SyncRule, error) {
