@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cssc-project/cssc/bench/internal/benchutil"
+	"github.com/cssc-project/cssc/bench/internal/proc"
 )
 
 // concResult is part 2 for one --acquire-workers value.
@@ -93,7 +94,7 @@ func (s *scene) concurrentOnce(ctx context.Context, workers int) (concResult, er
 	}
 	defer pipe.stop()
 	p := s.pids(pipe)
-	if res.StartRSS, _, err = procMemory(p.pipe); err != nil {
+	if res.StartRSS, _, err = proc.Memory(p.pipe); err != nil {
 		return res, err
 	}
 	before, err := p.cpus()
@@ -131,11 +132,11 @@ func (s *scene) concurrentOnce(ctx context.Context, workers int) (concResult, er
 		return res, err
 	}
 	res.PipeCPU, res.ClamdCPU = after[0]-before[0], after[2]-before[2]
-	if res.PipeRSS, res.PipePeak, err = procMemory(p.pipe); err != nil {
+	if res.PipeRSS, res.PipePeak, err = proc.Memory(p.pipe); err != nil {
 		return res, err
 	}
 	if p.clamd != 0 {
-		if _, res.ClamdPeak, err = procMemory(p.clamd); err != nil {
+		if _, res.ClamdPeak, err = proc.Memory(p.clamd); err != nil {
 			return res, err
 		}
 	}

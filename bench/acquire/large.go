@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cssc-project/cssc/bench/internal/benchutil"
+	"github.com/cssc-project/cssc/bench/internal/proc"
 )
 
 // sample is one timed command.
@@ -61,7 +62,7 @@ func (p pids) cpus() ([3]time.Duration, error) {
 		if pid == 0 {
 			continue
 		}
-		d, err := procCPU(pid)
+		d, err := proc.CPU(pid)
 		if err != nil {
 			return out, err
 		}
@@ -117,7 +118,7 @@ func (s *scene) runLarge(ctx context.Context) (*largeResult, error) {
 	defer pipe.stop()
 	p := s.pids(pipe)
 	res := &largeResult{States: map[string]int{}}
-	if res.StartRSS, _, err = procMemory(p.pipe); err != nil {
+	if res.StartRSS, _, err = proc.Memory(p.pipe); err != nil {
 		return nil, err
 	}
 	for round := 0; round <= s.set.rounds; round++ { // round 0 is the untimed warm-up
@@ -162,7 +163,7 @@ func (s *scene) runLarge(ctx context.Context) (*largeResult, error) {
 			label, c.Wall.Seconds(), a.Wall.Seconds(), a.Record.State,
 			a.Steps.Phases["import"].Seconds(), a.Steps.Phases["analyse"].Seconds(), a.Steps.Phases["enrich+sign+promote"].Seconds())
 	}
-	if res.PipeRSS, res.PipePeak, err = procMemory(p.pipe); err != nil {
+	if res.PipeRSS, res.PipePeak, err = proc.Memory(p.pipe); err != nil {
 		return nil, err
 	}
 	return res, nil

@@ -100,26 +100,6 @@ func TestPhasesCoverEveryStepOnce(t *testing.T) {
 	}
 }
 
-func TestParseProc(t *testing.T) {
-	cpu, err := parseStatCPU("4242 (cssc serve) S 1 4242 4242 0 -1 4194560 9000 0 0 0 250 75 0 0 20 0 12 0 100 0 0")
-	if err != nil || cpu != 3250*time.Millisecond {
-		t.Errorf("parseStatCPU = %v, %v; want 3.25s", cpu, err)
-	}
-	if _, err := parseStatCPU("4242 cssc S 1"); err == nil {
-		t.Error("parseStatCPU accepted a line without the command in parentheses")
-	}
-	rss, peak, err := parseStatusMemory("Name:\tcssc\nVmHWM:\t  190000 kB\nVmRSS:\t  120000 kB\nThreads:\t12\n")
-	if err != nil || rss != 120000<<10 || peak != 190000<<10 {
-		t.Errorf("parseStatusMemory = %d, %d, %v", rss, peak, err)
-	}
-	if _, _, err := parseStatusMemory("Name:\tcssc\nVmRSS:\t 1 MB\nVmHWM:\t1 kB\n"); err == nil {
-		t.Error("parseStatusMemory accepted a size not in kB")
-	}
-	if _, _, err := parseStatusMemory("Name:\tkthreadd\n"); err == nil {
-		t.Error("parseStatusMemory accepted a status without VmRSS and VmHWM")
-	}
-}
-
 func TestMakeImage(t *testing.T) {
 	spec := imageSpec{Layers: 2, LayerSize: 300 << 10, FileSize: 128 << 10, Seed: "t-1"}
 	img, err := makeImage(spec)

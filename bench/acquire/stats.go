@@ -1,11 +1,7 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"os"
-	"strconv"
-	"strings"
 	"time"
 )
 
@@ -106,79 +102,4 @@ func breakdownOf(rec *record) (breakdown, error) {
 	b.Total = prev.Sub(rec.CreatedAt)
 	b.Between = b.Total - b.Queued - inSteps
 	return b, nil
-}
-
-// clockTick is the unit of utime and stime in /proc/PID/stat
-// (sysconf(_SC_CLK_TCK), 100 on Linux on every architecture Go runs on).
-const clockTick = 10 * time.Millisecond
-
-// procCPU is the user and system time process pid has used so far.
-func procCPU(pid int) (time.Duration, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	return parseStatCPU(string(data))
-}
-
-// parseStatCPU reads utime and stime (fields 14 and 15) from a
-// /proc/PID/stat line. The command name (field 2) is in parentheses and
-// may hold spaces, so the fields are counted after its closing one.
-func parseStatCPU(stat string) (time.Duration, error) {
-	i := strings.LastIndexByte(stat, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("unexpected /proc/PID/stat: %q", stat)
-	}
-	f := strings.Fields(stat[i+1:]) // f[0] is field 3 (state)
-	if len(f) < 13 {
-		return 0, fmt.Errorf("unexpected /proc/PID/stat: %q", stat)
-	}
-	var ticks int64
-	for _, s := range f[11:13] {
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("unexpected /proc/PID/stat: %q", stat)
-		}
-		ticks += n
-	}
-	return time.Duration(ticks) * clockTick, nil
-}
-
-// procMemory is process pid's resident set now and at its peak (VmRSS,
-// VmHWM), in bytes.
-func procMemory(pid int) (rss, peak int64, err error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, 0, err
-	}
-	return parseStatusMemory(string(data))
-}
-
-// parseStatusMemory reads VmRSS and VmHWM (in kB) from /proc/PID/status.
-func parseStatusMemory(status string) (rss, peak int64, err error) {
-	var found int
-	for line := range strings.Lines(status) {
-		k, v, ok := strings.Cut(line, ":")
-		if !ok || (k != "VmRSS" && k != "VmHWM") {
-			continue
-		}
-		f := strings.Fields(v)
-		if len(f) != 2 || f[1] != "kB" {
-			return 0, 0, fmt.Errorf("unexpected %s line in /proc/PID/status: %q", k, line)
-		}
-		n, err := strconv.ParseInt(f[0], 10, 64)
-		if err != nil {
-			return 0, 0, fmt.Errorf("unexpected %s line in /proc/PID/status: %q", k, line)
-		}
-		if k == "VmRSS" {
-			rss = n << 10
-		} else {
-			peak = n << 10
-		}
-		found++
-	}
-	if found != 2 {
-		return 0, 0, errors.New("/proc/PID/status has no VmRSS or VmHWM")
-	}
-	return rss, peak, nil
 }

@@ -5,17 +5,11 @@
 package acquire_test
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -30,6 +24,7 @@ import (
 	"oras.land/oras-go/v2/registry/remote/auth"
 
 	"github.com/cssc-project/cssc/internal/acquire"
+	"github.com/cssc-project/cssc/internal/acquire/acquiretest"
 	"github.com/cssc-project/cssc/internal/attest"
 	"github.com/cssc-project/cssc/internal/clamd/clamdtest"
 	"github.com/cssc-project/cssc/internal/imagefs/imagetest"
@@ -40,79 +35,7 @@ import (
 	"github.com/cssc-project/cssc/internal/sign/notary"
 	"github.com/cssc-project/cssc/internal/sign/signtest"
 	"github.com/cssc-project/cssc/internal/sign/sigstore"
-	"github.com/cssc-project/cssc/internal/vulndb"
 )
-
-// records: openssl before 3.0.13-1~deb12u1 has a critical vulnerability
-// with a fix (imagetest.DpkgStatus has 3.0.11-1~deb12u2).
-var records = map[string]string{
-	"DEBIAN-CVE-2024-0727.json": `{"id":"DEBIAN-CVE-2024-0727","modified":"2024-06-01T00:00:00Z","upstream":["CVE-2024-0727"],
-	  "severity":[{"type":"CVSS_V3","score":"CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}],
-	  "affected":[{"package":{"ecosystem":"Debian:12","name":"openssl"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"3.0.13-1~deb12u1"}]}]}]}`,
-}
-
-// cleanStatus is a dpkg database without openssl.
-const cleanStatus = `Package: bash
-Status: install ok installed
-Architecture: amd64
-Version: 5.2.15-2+b2
-Description: GNU Bourne Again SHell
-`
-
-// Env is a running pipeline and its upstream.
-type Env struct {
-	Server   *servertest.Server
-	Upstream *servertest.Server
-	Signer   keys.Signer
-	// CosignPub is the upstream publisher's cosign public key file.
-	CosignPub string
-	CA        *signtest.CA
-}
-
-func importDB(t *testing.T) string {
-	t.Helper()
-	src := t.TempDir()
-	for n, body := range records {
-		if err := os.WriteFile(filepath.Join(src, n), []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	dir := filepath.Join(t.TempDir(), "db")
-	if _, err := vulndb.Import(context.Background(), dir, vulndb.ImportOptions{}, src); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
-func debian(t *testing.T, status string, extra ...imagetest.Entry) v1.Image {
-	t.Helper()
-	base := []imagetest.Entry{
-		{Name: "usr/lib/os-release", Body: imagetest.DebianOSRelease},
-		{Name: "etc/os-release", Type: tar.TypeSymlink, Linkname: "../usr/lib/os-release"},
-		{Name: "var/lib/dpkg/status", Body: status},
-	}
-	layers := []v1.Layer{imagetest.Layer(t, base...)}
-	if len(extra) > 0 {
-		layers = append(layers, imagetest.Layer(t, extra...))
-	}
-	return imagetest.Image(t, layers...)
-}
-
-func push(t *testing.T, ref string, img v1.Image) string {
-	t.Helper()
-	r, err := name.ParseReference(ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(r, img); err != nil {
-		t.Fatal(err)
-	}
-	d, err := img.Digest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d.String()
-}
 
 // cosignSign signs host/repo@dgst upstream in cosign's format.
 func cosignSign(t *testing.T, host, repo, dgst string, key keys.Signer) {
@@ -124,104 +47,6 @@ func cosignSign(t *testing.T, host, repo, dgst string, key keys.Signer) {
 	if _, err := sigstore.Sign(context.Background(), tg, key, sigstore.SignOptions{}); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func publicKeyPEM(t *testing.T, k keys.Signer, dir string) string {
-	t.Helper()
-	der, err := x509.MarshalPKIXPublicKey(k.Public())
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(dir, "upstream-cosign.pub")
-	if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-// startPipeline starts cssc serve with the pipeline over an initialised
-// data directory (so access rules apply), a real clamd and the test's
-// vulnerability data.
-func startPipeline(t *testing.T, mutate func(*server.Config)) *Env {
-	t.Helper()
-	clam := clamdtest.Start(t, clamdtest.Options{})
-	ca := signtest.NewCA(t, "cssc enterprise CA", keys.ECDSAP256)
-	signer := ca.Issue(t, signtest.LeafOptions{})
-	up := servertest.Start(t, servertest.Config(filepath.Join(t.TempDir(), "upstream")))
-	dataDir := filepath.Join(t.TempDir(), "data")
-	servertest.Init(t, dataDir)
-	cfg := servertest.Config(dataDir)
-	cfg.Pipeline = server.PipelineConfig{
-		Signer: signer, Clamd: clam.Addr, DBDir: importDB(t), Workers: 2,
-		MaxAttempts: 3, Backoff: 100 * time.Millisecond,
-	}
-	if mutate != nil {
-		mutate(&cfg)
-	}
-	srv := servertest.Start(t, cfg)
-	return &Env{Server: srv, Upstream: up, Signer: signer, CA: ca}
-}
-
-// api calls the server's REST API as admin.
-func (e *Env) api(t *testing.T, method, path string, in, out any) int {
-	t.Helper()
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, e.Server.URL+path, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.SetBasicAuth("admin", servertest.AdminPassword)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	b, _ := io.ReadAll(resp.Body)
-	if out != nil && resp.StatusCode < 300 {
-		if err := json.Unmarshal(b, out); err != nil {
-			t.Fatalf("%s %s: %v: %s", method, path, err, b)
-		}
-	}
-	if resp.StatusCode >= 300 && out != nil {
-		if m, ok := out.(*map[string]any); ok {
-			_ = json.Unmarshal(b, m)
-		}
-	}
-	return resp.StatusCode
-}
-
-func (e *Env) submit(t *testing.T, src string) string {
-	t.Helper()
-	var rec acquire.Record
-	if code := e.api(t, "POST", "/api/v1/acquisitions", map[string]any{"source": src}, &rec); code != http.StatusAccepted {
-		t.Fatalf("submit %s: HTTP %d", src, code)
-	}
-	return rec.ID
-}
-
-func (e *Env) wait(t *testing.T, id string) *acquire.Record {
-	t.Helper()
-	deadline := time.Now().Add(3 * time.Minute)
-	for time.Now().Before(deadline) {
-		var rec acquire.Record
-		if code := e.api(t, "GET", "/api/v1/acquisitions/"+id, nil, &rec); code != http.StatusOK {
-			t.Fatalf("get %s: HTTP %d", id, code)
-		}
-		if rec.State.Final() {
-			return &rec
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("acquisition %s did not finish in 3 minutes", id)
-	return nil
 }
 
 func kinds(rec *acquire.Record, subject string) []string {
@@ -270,44 +95,44 @@ func TestAcquireEndToEnd(t *testing.T) {
 	hook := &webhook{}
 	hookSrv := httptest.NewServer(hook)
 	t.Cleanup(hookSrv.Close)
-	e := startPipeline(t, func(c *server.Config) { c.Pipeline.NotifyWebhooks = []string{hookSrv.URL} })
+	e := acquiretest.Start(t, func(c *server.Config) { c.Pipeline.NotifyWebhooks = []string{hookSrv.URL} })
 	publisher := e.CA.Issue(t, signtest.LeafOptions{})
 	impostor := e.CA.Issue(t, signtest.LeafOptions{})
-	e.CosignPub = publicKeyPEM(t, publisher, t.TempDir())
+	cosignPub := acquiretest.PublicKeyFile(t, publisher.Public())
 	up := e.Upstream.Host
 
 	// The upstream's images.
 	images := map[string]string{}
-	images["clean"] = push(t, up+"/demo/clean:1.0", debian(t, cleanStatus))
-	images["vulnerable"] = push(t, up+"/demo/vulnerable:1.0", debian(t, imagetest.DpkgStatus))
-	images["malware"] = push(t, up+"/demo/malware:1.0", debian(t, cleanStatus, imagetest.Entry{Name: "tmp/eicar.com", Body: string(clamdtest.EICAR())}))
-	images["signed"] = push(t, up+"/demo/signed:1.0", debian(t, cleanStatus, imagetest.Entry{Name: "etc/motd", Body: "signed\n"}))
+	images["clean"] = acquiretest.Push(t, up+"/demo/clean:1.0", acquiretest.DebianImage(t, acquiretest.CleanStatus))
+	images["vulnerable"] = acquiretest.Push(t, up+"/demo/vulnerable:1.0", acquiretest.DebianImage(t, imagetest.DpkgStatus))
+	images["malware"] = acquiretest.Push(t, up+"/demo/malware:1.0", acquiretest.DebianImage(t, acquiretest.CleanStatus, imagetest.Entry{Name: "tmp/eicar.com", Body: string(clamdtest.EICAR())}))
+	images["signed"] = acquiretest.Push(t, up+"/demo/signed:1.0", acquiretest.DebianImage(t, acquiretest.CleanStatus, imagetest.Entry{Name: "etc/motd", Body: "signed\n"}))
 	cosignSign(t, up, "demo/signed", images["signed"], publisher)
-	images["badsig"] = push(t, up+"/demo/badsig:1.0", debian(t, cleanStatus, imagetest.Entry{Name: "etc/motd", Body: "bad\n"}))
+	images["badsig"] = acquiretest.Push(t, up+"/demo/badsig:1.0", acquiretest.DebianImage(t, acquiretest.CleanStatus, imagetest.Entry{Name: "etc/motd", Body: "bad\n"}))
 	cosignSign(t, up, "demo/badsig", images["badsig"], impostor)
 
 	// Not allow-listed yet: refused with a clear message.
 	var refusal map[string]any
-	if code := e.api(t, "POST", "/api/v1/acquisitions", map[string]any{"source": up + "/demo/clean:1.0"}, &refusal); code != http.StatusForbidden {
+	if code := e.API(t, "POST", "/api/v1/acquisitions", map[string]any{"source": up + "/demo/clean:1.0"}, &refusal); code != http.StatusForbidden {
 		t.Fatalf("acquire from an upstream not allow-listed: HTTP %d, want 403", code)
 	}
 	if msg := fmt.Sprint(refusal["error"]); !strings.Contains(msg, "not from an allow-listed upstream") {
 		t.Errorf("refusal says %q", msg)
 	}
-	if code := e.api(t, "POST", "/api/v1/upstreams", map[string]any{
+	if code := e.API(t, "POST", "/api/v1/upstreams", map[string]any{
 		"name": "local", "registry": up, "repositories": []string{"demo/*"}, "insecure": true,
-		"signaturePolicy": "if-present", "cosignKey": e.CosignPub,
+		"signaturePolicy": "if-present", "cosignKey": cosignPub,
 	}, nil); code != http.StatusCreated {
 		t.Fatalf("add upstream: HTTP %d", code)
 	}
 	// A typo-squatted name is refused with the near allow-listed one.
-	if code := e.api(t, "POST", "/api/v1/acquisitions", map[string]any{"source": up + "/demo-/clean:1.0"}, &refusal); code != http.StatusForbidden {
+	if code := e.API(t, "POST", "/api/v1/acquisitions", map[string]any{"source": up + "/demo-/clean:1.0"}, &refusal); code != http.StatusForbidden {
 		t.Fatalf("typo-squatted name: HTTP %d, want 403", code)
 	}
 
 	ids := map[string]string{}
 	for _, n := range []string{"clean", "vulnerable", "malware", "signed", "badsig"} {
-		ids[n] = e.submit(t, up+"/demo/"+n+":1.0")
+		ids[n] = e.Submit(t, up+"/demo/"+n+":1.0")
 	}
 	want := map[string]struct {
 		state  acquire.State
@@ -321,7 +146,7 @@ func TestAcquireEndToEnd(t *testing.T) {
 	}
 	recs := map[string]*acquire.Record{}
 	for n, w := range want {
-		rec := e.wait(t, ids[n])
+		rec := e.Wait(t, ids[n])
 		recs[n] = rec
 		if rec.State != w.state {
 			t.Errorf("%s: state %s, want %s; reasons %q; steps %+v", n, rec.State, w.state, rec.Reasons, rec.Steps)
@@ -354,8 +179,8 @@ func TestAcquireEndToEnd(t *testing.T) {
 
 	// golden/ holds exactly the compliant images, each with its referrers,
 	// signed with the enterprise key.
-	admin := sign.RemoteOptions{Credential: adminCredential, HTTPClient: http.DefaultClient}
-	policyPath := trustPolicy(t, e.CA)
+	admin := sign.RemoteOptions{Credential: acquiretest.AdminCredential, HTTPClient: http.DefaultClient}
+	policyPath := acquiretest.TrustPolicy(t, e.CA)
 	checker, err := notary.NewChecker(policyPath, filepath.Dir(policyPath))
 	if err != nil {
 		t.Fatal(err)
@@ -403,7 +228,7 @@ func TestAcquireEndToEnd(t *testing.T) {
 
 	// Blocked images stay in quarantine, which ordinary users cannot pull.
 	var user map[string]any
-	if code := e.api(t, "POST", "/api/v1/users", map[string]any{"name": "dev", "password": "dev-password-12345", "grants": []map[string]string{{"role": "pull", "scope": "**"}}}, &user); code != http.StatusCreated {
+	if code := e.API(t, "POST", "/api/v1/users", map[string]any{"name": "dev", "password": "dev-password-12345", "grants": []map[string]string{{"role": "pull", "scope": "**"}}}, &user); code != http.StatusCreated {
 		t.Fatalf("create user: HTTP %d %v", code, user)
 	}
 	dev := sign.RemoteOptions{HTTPClient: http.DefaultClient, Credential: staticCredential("dev", "dev-password-12345")}
@@ -416,22 +241,22 @@ func TestAcquireEndToEnd(t *testing.T) {
 
 	// Acquiring the same digest again under the same policy and data is a
 	// no-op that gives the same answer.
-	again := e.wait(t, e.submit(t, up+"/demo/clean:1.0"))
+	again := e.Wait(t, e.Submit(t, up+"/demo/clean:1.0"))
 	if again.State != acquire.StatePromoted || again.SameAs != ids["clean"] {
 		t.Errorf("re-acquisition: state %s same_as %q, want promoted same as %s", again.State, again.SameAs, ids["clean"])
 	}
 
 	// An exception lets the vulnerable image pass when decided again.
-	if code := e.api(t, "POST", "/api/v1/exceptions", map[string]any{
+	if code := e.API(t, "POST", "/api/v1/exceptions", map[string]any{
 		"vulnerability": "CVE-2024-0727", "image": "demo/vulnerable", "reason": "not reachable in our use",
 		"approver": "sec@example.com", "expires": time.Now().Add(time.Hour).UTC().Format(time.RFC3339),
 	}, nil); code != http.StatusCreated {
 		t.Fatalf("add exception: HTTP %d", code)
 	}
-	if code := e.api(t, "POST", "/api/v1/acquisitions/"+ids["vulnerable"]+"/retry", nil, nil); code != http.StatusAccepted {
+	if code := e.API(t, "POST", "/api/v1/acquisitions/"+ids["vulnerable"]+"/retry", nil, nil); code != http.StatusAccepted {
 		t.Fatalf("retry: HTTP %d", code)
 	}
-	if rec := e.wait(t, ids["vulnerable"]); rec.State != acquire.StatePromoted {
+	if rec := e.Wait(t, ids["vulnerable"]); rec.State != acquire.StatePromoted {
 		t.Errorf("vulnerable with an exception: %s %q", rec.State, rec.Reasons)
 	}
 }
@@ -442,24 +267,9 @@ func staticCredential(user, pass string) auth.CredentialFunc {
 	}
 }
 
-var adminCredential = staticCredential("admin", servertest.AdminPassword)
-
-// trustPolicy writes a Notary Project trust policy trusting ca for every
-// repository, with its trust store beside it.
-func trustPolicy(t *testing.T, ca *signtest.CA) string {
-	t.Helper()
-	dir := t.TempDir()
-	signtest.WriteTrustStore(t, dir, "ca", "enterprise", ca.Cert)
-	return signtest.WritePolicy(t, filepath.Join(dir, "trustpolicy.json"), signtest.PolicyStatement{
-		Name: "golden", RegistryScopes: []string{"*"},
-		SignatureVerification: signtest.SignatureVerification{Level: "strict"},
-		TrustStores:           []string{"ca:enterprise"}, TrustedIdentities: []string{"*"},
-	})
-}
-
 // fetchConfig reads an image's configuration from the pipeline server as
 // admin.
-func fetchConfig(t *testing.T, e *Env, ref string) *v1.ConfigFile {
+func fetchConfig(t *testing.T, e *acquiretest.Env, ref string) *v1.ConfigFile {
 	t.Helper()
 	r, err := name.ParseReference(e.Server.Host+"/"+ref, name.Insecure)
 	if err != nil {
@@ -476,9 +286,9 @@ func fetchConfig(t *testing.T, e *Env, ref string) *v1.ConfigFile {
 	return cf
 }
 
-func getJSON(t *testing.T, e *Env, path string, v any) {
+func getJSON(t *testing.T, e *acquiretest.Env, path string, v any) {
 	t.Helper()
-	if code := e.api(t, "GET", path, nil, v); code != http.StatusOK {
+	if code := e.API(t, "GET", path, nil, v); code != http.StatusOK {
 		t.Fatalf("GET %s: HTTP %d", path, code)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
 	"github.com/cssc-project/cssc/internal/acquire"
+	"github.com/cssc-project/cssc/internal/acquire/acquiretest"
 	"github.com/cssc-project/cssc/internal/attest"
 	"github.com/cssc-project/cssc/internal/server"
 	"github.com/cssc-project/cssc/internal/sign"
@@ -37,19 +38,19 @@ func withConfig(t *testing.T, img v1.Image, fn func(*v1.Config)) v1.Image {
 // digests, and the upstream's own signature stays with the original.
 func TestStripDebugContent(t *testing.T) {
 	ctx := context.Background()
-	e := startPipeline(t, func(c *server.Config) {
+	e := acquiretest.Start(t, func(c *server.Config) {
 		c.Pipeline.PolicyDir = writePolicy(t, `{"cssc": {"settings": {"strip": {"labels": ["com.example.debug*"], "env": ["DEBUG"]}}}}`)
 	})
 	publisher := e.CA.Issue(t, signtest.LeafOptions{})
-	e.allowUpstream(t, publicKeyPEM(t, publisher, t.TempDir()))
-	img := withConfig(t, debian(t, cleanStatus), func(c *v1.Config) {
+	e.AllowUpstream(t, acquiretest.PublicKeyFile(t, publisher.Public()))
+	img := withConfig(t, acquiretest.DebianImage(t, acquiretest.CleanStatus), func(c *v1.Config) {
 		c.Labels = map[string]string{"com.example.debug.build-host": "ci-17", "org.opencontainers.image.title": "app"}
 		c.Env = []string{"PATH=/usr/bin", "DEBUG=1"}
 	})
-	upstreamDigest := push(t, e.Upstream.Host+"/demo/app:1.0", img)
+	upstreamDigest := acquiretest.Push(t, e.Upstream.Host+"/demo/app:1.0", img)
 	cosignSign(t, e.Upstream.Host, "demo/app", upstreamDigest, publisher)
 
-	rec := e.wait(t, e.submit(t, e.Upstream.Host+"/demo/app:1.0"))
+	rec := e.Wait(t, e.Submit(t, e.Upstream.Host+"/demo/app:1.0"))
 	if rec.State != acquire.StatePromoted {
 		t.Fatalf("%s %q", rec.State, rec.Reasons)
 	}
@@ -59,10 +60,10 @@ func TestStripDebugContent(t *testing.T) {
 	if want := []string{"env:DEBUG", "label:com.example.debug.build-host"}; !slices.Equal(slices.Sorted(slices.Values(rec.Stripped)), want) {
 		t.Errorf("stripped %v, want %v", rec.Stripped, want)
 	}
-	if got := e.goldenDigest(t, "golden/demo/app:1.0"); got != rec.Digest {
+	if got := goldenDigest(t, e, "golden/demo/app:1.0"); got != rec.Digest {
 		t.Fatalf("golden tag = %s, want the stripped %s", got, rec.Digest)
 	}
-	admin := sign.RemoteOptions{Credential: adminCredential, HTTPClient: http.DefaultClient}
+	admin := sign.RemoteOptions{Credential: acquiretest.AdminCredential, HTTPClient: http.DefaultClient}
 	tg, err := sign.Resolve(ctx, e.Server.Host+"/golden/demo/app:1.0", admin)
 	if err != nil {
 		t.Fatal(err)
@@ -108,15 +109,15 @@ func TestStripDebugContent(t *testing.T) {
 // An attached SBOM's licences and a provenance's builder are checked by
 // policy.
 func TestAttachedMetadataPolicy(t *testing.T) {
-	e := startPipeline(t, func(c *server.Config) {
+	e := acquiretest.Start(t, func(c *server.Config) {
 		c.Pipeline.PolicyDir = writePolicy(t, `{"cssc": {"denied_licenses": ["GPL-3.0-only"]}}`)
 	})
-	e.allowUpstream(t)
-	dgst := push(t, e.Upstream.Host+"/demo/app:1.0", debian(t, cleanStatus))
+	e.AllowUpstream(t)
+	dgst := acquiretest.Push(t, e.Upstream.Host+"/demo/app:1.0", acquiretest.DebianImage(t, acquiretest.CleanStatus))
 	sbom := `{"bomFormat":"CycloneDX","specVersion":"1.6","version":1,"components":[{"type":"library","name":"bash","version":"5.2.15-2+b2",
 	  "purl":"pkg:deb/debian/bash@5.2.15-2%2Bb2?distro=debian-12","licenses":[{"license":{"id":"GPL-3.0-only"}}]}]}`
 	attachArtifact(t, e.Upstream.Host, "demo/app", dgst, "application/vnd.cyclonedx+json", []byte(sbom))
-	rec := e.wait(t, e.submit(t, e.Upstream.Host+"/demo/app:1.0"))
+	rec := e.Wait(t, e.Submit(t, e.Upstream.Host+"/demo/app:1.0"))
 	if rec.State != acquire.StateBlocked || !slices.Contains(rec.Reasons, "the attached SBOM lists the denied licence GPL-3.0-only") {
 		t.Fatalf("%s %q, want blocked for the licence", rec.State, rec.Reasons)
 	}

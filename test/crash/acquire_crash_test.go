@@ -1,8 +1,6 @@
 package crash
 
 import (
-	"archive/tar"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,17 +19,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/cssc-project/cssc/internal/acquire"
+	"github.com/cssc-project/cssc/internal/acquire/acquiretest"
 	"github.com/cssc-project/cssc/internal/audit"
 	"github.com/cssc-project/cssc/internal/clamd/clamdtest"
 	"github.com/cssc-project/cssc/internal/imagefs/imagetest"
 	"github.com/cssc-project/cssc/internal/server/servertest"
-	"github.com/cssc-project/cssc/internal/vulndb"
 )
 
 // The enterprise key the pipeline signs with, and its passphrase.
@@ -41,23 +37,6 @@ const (
 	notarySigType  = "application/vnd.cncf.notary.signature"
 	acquireTimeout = time.Minute
 )
-
-// osvRecords: openssl before 3.0.13-1~deb12u1 has a critical, fixed
-// vulnerability. The test images carry no openssl, so the default policy
-// promotes them; the record makes the database real.
-var osvRecords = map[string]string{
-	"DEBIAN-CVE-2024-0727.json": `{"id":"DEBIAN-CVE-2024-0727","modified":"2024-06-01T00:00:00Z","upstream":["CVE-2024-0727"],
-	  "severity":[{"type":"CVSS_V3","score":"CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}],
-	  "affected":[{"package":{"ecosystem":"Debian:12","name":"openssl"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"3.0.13-1~deb12u1"}]}]}]}`,
-}
-
-// dpkgStatusClean is a dpkg database without openssl.
-const dpkgStatusClean = `Package: bash
-Status: install ok installed
-Architecture: amd64
-Version: 5.2.15-2+b2
-Description: GNU Bourne Again SHell
-`
 
 // attachedKinds are the kinds the pipeline attaches to a promoted
 // single-platform image, besides its signature.
@@ -78,7 +57,7 @@ type acquireEnv struct {
 
 func setupAcquire(t *testing.T) *acquireEnv {
 	t.Helper()
-	e := &acquireEnv{keyDir: t.TempDir(), dbDir: importOSV(t)}
+	e := &acquireEnv{keyDir: t.TempDir(), dbDir: acquiretest.ImportDB(t)}
 	e.clamd = clamdtest.Start(t, clamdtest.Options{}).Addr
 	gen := exec.Command(binary, "key", "generate", "--name", signingKey, "--key-dir", e.keyDir)
 	gen.Env = pipelineEnv("")
@@ -90,21 +69,6 @@ func setupAcquire(t *testing.T) *acquireEnv {
 	t.Cleanup(proxy.Close)
 	e.slowHost = strings.TrimPrefix(proxy.URL, "http://")
 	return e
-}
-
-func importOSV(t *testing.T) string {
-	t.Helper()
-	src := t.TempDir()
-	for n, body := range osvRecords {
-		if err := os.WriteFile(filepath.Join(src, n), []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	dir := filepath.Join(t.TempDir(), "db")
-	if _, err := vulndb.Import(context.Background(), dir, vulndb.ImportOptions{}, src); err != nil {
-		t.Fatalf("import vulnerability records: %v", err)
-	}
-	return dir
 }
 
 // throttledProxy forwards to target, serving blob bodies at most chunk
@@ -142,32 +106,11 @@ func (r *slowReader) Read(p []byte) (int, error) {
 
 func (r *slowReader) Close() error { return r.rc.Close() }
 
-// debianImage is a Debian 12 image without openssl (os-release through
-// a symlink, as Debian ships it), with extra layers on top.
+// debianImage is a Debian 12 image without openssl, with extra layers on
+// top.
 func debianImage(t *testing.T, extra ...v1.Layer) v1.Image {
 	t.Helper()
-	base := imagetest.Layer(t,
-		imagetest.Entry{Name: "usr/lib/os-release", Body: imagetest.DebianOSRelease},
-		imagetest.Entry{Name: "etc/os-release", Type: tar.TypeSymlink, Linkname: "../usr/lib/os-release"},
-		imagetest.Entry{Name: "var/lib/dpkg/status", Body: dpkgStatusClean},
-	)
-	return imagetest.Image(t, append([]v1.Layer{base}, extra...)...)
-}
-
-func pushImage(t *testing.T, ref string, img v1.Image) string {
-	t.Helper()
-	r, err := name.ParseReference(ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(r, img); err != nil {
-		t.Fatalf("push %s: %v", ref, err)
-	}
-	d, err := img.Digest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d.String()
+	return imagetest.Image(t, append([]v1.Layer{acquiretest.DebianLayer(t, acquiretest.CleanStatus)}, extra...)...)
 }
 
 // pipelineEnv is the test's environment for a cssc subprocess, with the
@@ -524,7 +467,7 @@ func TestAcquireCrashAtEveryStep(t *testing.T) {
 	e := setupAcquire(t)
 	const repo, tag = "demo/app", "1.0"
 	source := e.upstream.Host + "/" + repo + ":" + tag
-	dgst := pushImage(t, source, debianImage(t, imagetest.Layer(t, imagetest.Entry{Name: "etc/motd", Body: "crash test\n"})))
+	dgst := acquiretest.Push(t, source, debianImage(t, imagetest.Layer(t, imagetest.Entry{Name: "etc/motd", Body: "crash test\n"})))
 
 	// Without a crash the image is promoted: the baseline.
 	t.Run("no-crash", func(t *testing.T) {
@@ -585,7 +528,7 @@ func TestAcquireCrashDuringImport(t *testing.T) {
 	for i, size := range []int{2 * mib, 6 * mib, 12 * mib} {
 		layers = append(layers, imagetest.Layer(t, imagetest.Entry{Name: fmt.Sprintf("data/blob%d", i), Body: string(randomBytes(uint64(100+i), size))}))
 	}
-	dgst := pushImage(t, e.upstream.Host+"/"+repo+":"+tag, debianImage(t, layers...))
+	dgst := acquiretest.Push(t, e.upstream.Host+"/"+repo+":"+tag, debianImage(t, layers...))
 	source := e.slowHost + "/" + repo + ":" + tag
 
 	dir := t.TempDir()

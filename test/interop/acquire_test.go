@@ -1,32 +1,22 @@
 package interop
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	gv1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/opencontainers/go-digest"
-	"oras.land/oras-go/v2/registry/remote/auth"
 
 	"github.com/cssc-project/cssc/internal/acquire"
+	"github.com/cssc-project/cssc/internal/acquire/acquiretest"
 	"github.com/cssc-project/cssc/internal/attest"
-	"github.com/cssc-project/cssc/internal/clamd/clamdtest"
-	"github.com/cssc-project/cssc/internal/imagefs/imagetest"
 	"github.com/cssc-project/cssc/internal/keys"
 	"github.com/cssc-project/cssc/internal/server"
 	"github.com/cssc-project/cssc/internal/server/servertest"
@@ -34,7 +24,6 @@ import (
 	"github.com/cssc-project/cssc/internal/sign/signtest"
 	"github.com/cssc-project/cssc/internal/sign/sigstore"
 	"github.com/cssc-project/cssc/internal/testtools"
-	"github.com/cssc-project/cssc/internal/vulndb"
 )
 
 // The acquire interop tests: an image the pipeline promotes to golden/ is
@@ -43,28 +32,10 @@ import (
 // enterprise public key. The pipeline server requires authentication
 // (servertest.Init): the CLIs log in as admin.
 
-// acqCleanStatus is a dpkg database with only bash: nothing the test's
-// vulnerability data matches.
-const acqCleanStatus = `Package: bash
-Status: install ok installed
-Architecture: amd64
-Version: 5.2.15-2+b2
-Description: GNU Bourne Again SHell
-`
-
-// acqOSV is the vulnerability data: one Debian record for openssl, which
-// the clean image does not have.
-const acqOSV = `{"id":"DEBIAN-CVE-2024-0727","modified":"2024-06-01T00:00:00Z","upstream":["CVE-2024-0727"],
-  "severity":[{"type":"CVSS_V3","score":"CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}],
-  "affected":[{"package":{"ecosystem":"Debian:12","name":"openssl"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"3.0.13-1~deb12u1"}]}]}]}`
-
 // acqEnv is a running pipeline whose enterprise key is issued by CA, and
 // the upstream it acquires from.
 type acqEnv struct {
-	srv      *servertest.Server
-	upstream *servertest.Server
-	ca       *signtest.CA
-	signer   *signtest.Signer
+	*acquiretest.Env
 	// pubKey is the enterprise public key, PEM, in a file.
 	pubKey string
 }
@@ -74,78 +45,13 @@ type acqEnv struct {
 // the test's vulnerability data, and an upstream registry allow-listed.
 func startAcquirePipeline(t *testing.T, signFormat string) *acqEnv {
 	t.Helper()
-	clam := clamdtest.Start(t, clamdtest.Options{})
-	ca := signtest.NewCA(t, "cssc enterprise CA", keys.ECDSAP256)
-	signer := ca.Issue(t, signtest.LeafOptions{})
-
-	osv := t.TempDir()
-	writeFile(t, filepath.Join(osv, "DEBIAN-CVE-2024-0727.json"), acqOSV)
-	db := filepath.Join(t.TempDir(), "db")
-	if _, err := vulndb.Import(context.Background(), db, vulndb.ImportOptions{}, osv); err != nil {
-		t.Fatalf("import vulnerability data: %v", err)
-	}
-
-	up := start(t)
-	dataDir := filepath.Join(t.TempDir(), "data")
-	servertest.Init(t, dataDir)
-	cfg := servertest.Config(dataDir)
-	cfg.Pipeline = server.PipelineConfig{
-		Signer: signer, SignFormat: signFormat, Clamd: clam.Addr, DBDir: db, Workers: 1,
-		MaxAttempts: 3, Backoff: 100 * time.Millisecond,
-	}
-	e := &acqEnv{srv: servertest.Start(t, cfg), upstream: up, ca: ca, signer: signer}
-	e.pubKey = filepath.Join(t.TempDir(), "enterprise.pub")
-	writeFile(t, e.pubKey, string(publicKeyPEM(t, signer.Public())))
-	if code := e.api(t, "POST", "/api/v1/upstreams", map[string]any{
-		"name": "local", "registry": up.Host, "repositories": []string{"demo/*"}, "insecure": true,
-	}, nil); code != http.StatusCreated {
-		t.Fatalf("add upstream: HTTP %d", code)
-	}
+	e := &acqEnv{Env: acquiretest.Start(t, func(c *server.Config) {
+		c.Pipeline.SignFormat = signFormat
+		c.Pipeline.Workers = 1
+	})}
+	e.pubKey = acquiretest.PublicKeyFile(t, e.Signer.Public())
+	e.AllowUpstream(t)
 	return e
-}
-
-func publicKeyPEM(t *testing.T, pub any) []byte {
-	t.Helper()
-	der, err := x509.MarshalPKIXPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
-}
-
-// api calls the pipeline server's REST API as admin and decodes a
-// successful answer into out.
-func (e *acqEnv) api(t *testing.T, method, path string, in, out any) int {
-	t.Helper()
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, e.srv.URL+path, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.SetBasicAuth("admin", servertest.AdminPassword)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("%s %s: read answer: %v", method, path, err)
-	}
-	if out != nil && resp.StatusCode < 300 {
-		if err := json.Unmarshal(b, out); err != nil {
-			t.Fatalf("%s %s: %v: %s", method, path, err, b)
-		}
-	}
-	return resp.StatusCode
 }
 
 // acquireClean pushes a clean Debian image to the upstream as demo/app:1.0,
@@ -153,50 +59,21 @@ func (e *acqEnv) api(t *testing.T, method, path string, in, out any) int {
 // golden/demo/app:1.0.
 func (e *acqEnv) acquireClean(t *testing.T) *acquire.Record {
 	t.Helper()
-	img := imagetest.Image(t, imagetest.Layer(t,
-		imagetest.Entry{Name: "usr/lib/os-release", Body: imagetest.DebianOSRelease},
-		imagetest.Entry{Name: "etc/os-release", Type: tar.TypeSymlink, Linkname: "../usr/lib/os-release"},
-		imagetest.Entry{Name: "var/lib/dpkg/status", Body: acqCleanStatus},
-	))
-	ref, err := name.ParseReference(e.upstream.Host+"/demo/app:1.0", name.Insecure)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(ref, img); err != nil {
-		t.Fatalf("push %s: %v", ref, err)
-	}
-	want, err := img.Digest()
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	var rec acquire.Record
-	if code := e.api(t, "POST", "/api/v1/acquisitions", map[string]any{"source": ref.String()}, &rec); code != http.StatusAccepted {
-		t.Fatalf("acquire %s: HTTP %d", ref, code)
-	}
-	id := rec.ID
-	deadline := time.Now().Add(time.Minute)
-	for !rec.State.Final() {
-		if time.Now().After(deadline) {
-			t.Fatalf("acquisition %s not finished after a minute: %+v", id, rec)
-		}
-		time.Sleep(100 * time.Millisecond)
-		if code := e.api(t, "GET", "/api/v1/acquisitions/"+id, nil, &rec); code != http.StatusOK {
-			t.Fatalf("get acquisition %s: HTTP %d", id, code)
-		}
-	}
+	ref := e.Upstream.Host + "/demo/app:1.0"
+	want := acquiretest.Push(t, ref, acquiretest.DebianImage(t, acquiretest.CleanStatus))
+	rec := e.Wait(t, e.Submit(t, ref))
 	if rec.State != acquire.StatePromoted {
 		t.Fatalf("acquisition of %s: %s, want promoted; reasons %q; error %q; steps %+v", ref, rec.State, rec.Reasons, rec.Error, rec.Steps)
 	}
-	if golden := e.srv.Host + "/golden/demo/app:1.0"; rec.GoldenRef != golden || rec.Digest != want.String() {
+	if golden := e.Server.Host + "/golden/demo/app:1.0"; rec.GoldenRef != golden || rec.Digest != want {
 		t.Fatalf("promoted to %s as %s, want %s as %s", rec.GoldenRef, rec.Digest, golden, want)
 	}
-	return &rec
+	return rec
 }
 
 // golden is the golden reference of digest d in the image's repository.
 func (e *acqEnv) golden(d string) string {
-	return e.srv.Host + "/golden/demo/app@" + d
+	return e.Server.Host + "/golden/demo/app@" + d
 }
 
 // attachedKinds maps the kinds of the record's referrers of the image
@@ -245,7 +122,7 @@ func TestAcquireGoldenVerifiedByNotation(t *testing.T) {
 	e := startAcquirePipeline(t, "") // notation-jws, the default
 	rec := e.acquireClean(t)
 	attached := attachedKinds(t, rec)
-	env := notationEnv(t, e.ca)
+	env := notationEnv(t, e.CA)
 
 	ref := e.golden(rec.Digest)
 	out := runTool(t, env, notation, "verify", "--insecure-registry", ref)
@@ -280,8 +157,8 @@ func TestAcquireGoldenVerifiedByCosign(t *testing.T) {
 	ref := e.golden(rec.Digest)
 
 	// The signature is an OCI 1.1 referrer only: no .sig tag in golden/.
-	admin := sign.RemoteOptions{HTTPClient: http.DefaultClient, Credential: acqAdmin}
-	sigTag := e.srv.Host + "/golden/demo/app:" + sigstore.SignatureTag(digest.Digest(rec.Digest))
+	admin := sign.RemoteOptions{HTTPClient: http.DefaultClient, Credential: acquiretest.AdminCredential}
+	sigTag := e.Server.Host + "/golden/demo/app:" + sigstore.SignatureTag(digest.Digest(rec.Digest))
 	if _, err := sign.Resolve(context.Background(), sigTag, admin); err == nil {
 		t.Fatalf("%s exists: the signature is not referrer-only, as this test expects", sigTag)
 	}
@@ -289,7 +166,7 @@ func TestAcquireGoldenVerifiedByCosign(t *testing.T) {
 	dir := t.TempDir()
 	dockerConfig := filepath.Join(dir, "docker")
 	cred := base64.StdEncoding.EncodeToString([]byte("admin:" + servertest.AdminPassword))
-	writeFile(t, filepath.Join(dockerConfig, "config.json"), `{"auths":{"`+e.srv.Host+`":{"auth":"`+cred+`"}}}`)
+	writeFile(t, filepath.Join(dockerConfig, "config.json"), `{"auths":{"`+e.Server.Host+`":{"auth":"`+cred+`"}}}`)
 	env := append(os.Environ(), "HOME="+dir, "DOCKER_CONFIG="+dockerConfig, "XDG_CONFIG_HOME="+filepath.Join(dir, "xdg"))
 	// An empty trusted root: a key-signed signature needs none, and with
 	// one given cosign does not try to fetch Sigstore's over the internet.
@@ -299,11 +176,10 @@ func TestAcquireGoldenVerifiedByCosign(t *testing.T) {
 	verify := []string{"verify", "--trusted-root", root, "--insecure-ignore-tlog", "--allow-http-registry", "--experimental-oci11"}
 	out := runTool(t, env, cosign, append(verify, "--key", e.pubKey, "--output", "json", ref)...)
 	t.Logf("cosign verify %s:\n%s", ref, out)
-	checkCosignOutput(t, out, e.srv.Host+"/golden/demo/app", rec.Digest)
+	checkCosignOutput(t, out, e.Server.Host+"/golden/demo/app", rec.Digest)
 
 	// Another key: cosign refuses.
-	otherKey := filepath.Join(dir, "other.pub")
-	writeFile(t, otherKey, string(publicKeyPEM(t, signtest.NewKey(t, keys.ECDSAP256).Public())))
+	otherKey := acquiretest.PublicKeyFile(t, signtest.NewKey(t, keys.ECDSAP256).Public())
 	if out, err := runToolErr(env, cosign, append(verify, "--key", otherKey, ref)...); err == nil {
 		t.Fatalf("cosign verify with another key passed:\n%s", out)
 	}
@@ -363,10 +239,6 @@ func checkCosignOutput(t *testing.T, out, repo, digest string) {
 	}
 }
 
-func acqAdmin(context.Context, string) (auth.Credential, error) {
-	return auth.Credential{Username: "admin", Password: servertest.AdminPassword}, nil
-}
-
 // checkVSA finds the verification summary attached to the golden image
 // through the referrers API, checks that it is the record's (vsaDigest),
 // verifies its DSSE envelope with the enterprise public key, and checks
@@ -375,7 +247,7 @@ func acqAdmin(context.Context, string) (auth.Credential, error) {
 func checkVSA(t *testing.T, e *acqEnv, rec *acquire.Record, vsaDigest string) {
 	t.Helper()
 	ctx := context.Background()
-	tg, err := sign.Resolve(ctx, e.golden(rec.Digest), sign.RemoteOptions{HTTPClient: http.DefaultClient, Credential: acqAdmin})
+	tg, err := sign.Resolve(ctx, e.golden(rec.Digest), sign.RemoteOptions{HTTPClient: http.DefaultClient, Credential: acquiretest.AdminCredential})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -396,7 +268,7 @@ func checkVSA(t *testing.T, e *acqEnv, rec *acquire.Record, vsaDigest string) {
 	if _, err := attest.Verify(ctx, env, signtest.NewKey(t, keys.ECDSAP256).Public()); err == nil {
 		t.Fatal("the VSA verified with another key")
 	}
-	st, err := attest.Verify(ctx, env, e.signer.Public())
+	st, err := attest.Verify(ctx, env, e.Signer.Public())
 	if err != nil {
 		t.Fatalf("verify the VSA with the enterprise key: %v", err)
 	}
