@@ -74,9 +74,11 @@ type Record struct {
 	Name     string `json:"name"`
 	Tag      string `json:"tag,omitempty"`
 	Platform string `json:"platform,omitempty"`
-	// QuarantineRef and GoldenRef are full references on this server.
-	QuarantineRef string `json:"quarantine_ref,omitempty"`
-	GoldenRef     string `json:"golden_ref,omitempty"`
+	// QuarantineRef and GoldenRef are full references on this server
+	// (always in the JSON; "" until there is one: golden_ref stays "" for
+	// an image that was not promoted).
+	QuarantineRef string `json:"quarantine_ref"`
+	GoldenRef     string `json:"golden_ref"`
 	// Digest is the image's digest in cssc: the upstream's, or a new one
 	// when the policy stripped debug-only content (Stripped lists what).
 	Digest   string   `json:"digest,omitempty"`
