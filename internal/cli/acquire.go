@@ -178,8 +178,10 @@ func follow(ctx context.Context, c *apiclient.Client, id string, interval time.D
 			if time.Since(unreachableSince) > followGrace {
 				return nil, fmt.Errorf("follow acquisition %s: the server has not answered for %s: %w (it resumes the acquisition when it is back: cssc acquisitions show %s)", id, followGrace, err, id)
 			}
-			if err := sleepCtx(ctx, interval); err != nil {
-				return nil, fmt.Errorf("follow acquisition %s: %w", id, err)
+			select {
+			case <-ctx.Done():
+				return nil, fmt.Errorf("follow acquisition %s: %w", id, ctx.Err())
+			case <-time.After(interval):
 			}
 			continue
 		}
@@ -228,17 +230,6 @@ func serverGone(err error) bool {
 	var netErr net.Error
 	var urlErr *url.Error
 	return errors.As(err, &netErr) || errors.As(err, &urlErr)
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 func progressBar(p acquire.Progress) string {
