@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -197,10 +198,15 @@ func (r *run) importImage(ctx context.Context) (stepResult, error) {
 	if err != nil {
 		return stepResult{}, err
 	}
+	// Blobs are copied concurrently: the progress is counted atomically
+	// and published at most every 200 ms (and at the end).
 	var done atomic.Int64
+	var reportMu sync.Mutex
 	last := time.Now()
 	report := func(desc ocispec.Descriptor) {
 		n := done.Add(desc.Size)
+		reportMu.Lock()
+		defer reportMu.Unlock()
 		if time.Since(last) > 200*time.Millisecond || n >= total {
 			last = time.Now()
 			p.setProgress(rec.ID, Progress{BytesDone: min(n, total), BytesTotal: total})
@@ -272,6 +278,19 @@ func (r *run) sameAs(ctx context.Context) (*Record, bool, error) {
 	}
 	if prev.PolicyDigest != p.cfg.Policy.Digest() || prev.DataVersion != p.cfg.DataVersion() || prev.Tag != rec.Tag || prev.Platform != rec.Platform {
 		return nil, false, nil
+	}
+	// Only while golden/ still serves it (not demoted or retired since).
+	if in, err := p.inGolden(ctx, r.goldenRepo(), prev.Digest); err != nil || !in {
+		return nil, false, err
+	}
+	if prev.GoldenRef != "" && rec.Tag != "" && !strings.Contains(prev.GoldenRef, "@") {
+		rr, err := p.local(r.goldenRepo())
+		if err != nil {
+			return nil, false, err
+		}
+		if d, err := rr.Resolve(ctx, rec.Tag); err != nil || d.Digest.String() != prev.Digest {
+			return nil, false, nil // the tag names something else now: acquire it properly
+		}
 	}
 	rec.SameAs, rec.Verdict = prev.ID, prev.State
 	rec.Reasons, rec.Warnings = prev.Reasons, prev.Warnings

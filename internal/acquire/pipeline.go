@@ -367,9 +367,11 @@ func (p *Pipeline) List(ctx context.Context, f store.AcquisitionFilter) ([]*Reco
 // ErrNotRetryable: only a failed acquisition can be retried.
 var ErrNotRetryable = errors.New("only a failed or blocked acquisition can be retried")
 
-// Retry queues a failed (or blocked: after a policy change or an
-// exception) acquisition again, from the step that failed, or from the
-// decision for a blocked one.
+// Retry queues a failed (or blocked: after a policy change, new trust
+// material or an exception) acquisition again: a failed one from the
+// step that failed, a blocked one from its upstream signatures (the
+// image is not copied again), one that repeated another's outcome from
+// the start.
 func (p *Pipeline) Retry(ctx context.Context, id, by string) (*Record, error) {
 	var rec *Record
 	err := p.cfg.Queue.UpdateAcquisition(ctx, id, func(a *store.Acquisition) error {
@@ -387,17 +389,26 @@ func (p *Pipeline) Retry(ctx context.Context, id, by string) (*Record, error) {
 			if r.Step == "" || r.Step == StepNotify {
 				r.Step = failedStep(r)
 			}
+			// Failed after the policy passed: it resumes as a promotion
+			// (the verification summary and the outcome say so).
+			if r.Step == StepEnrich || r.Step == StepSign || r.Step == StepPromote {
+				r.Verdict = StatePromoted
+			}
 		case r.State == StateBlocked:
-			// Analyse and decide again: an exception added, a policy
-			// changed, or a scanner that was down (a scan that did not
-			// complete blocks) can pass it now. The image is not copied
-			// again.
-			r.Step = StepAnalyse
+			// Verify, analyse and decide again: an exception added, trust
+			// material or a policy changed, or a scanner that was down (a
+			// scan that did not complete blocks) can pass it now. The
+			// image is not copied again.
+			r.Step = StepVerifySignatures
 			r.RiskScore, r.Risk = nil, nil
 		default:
 			return fmt.Errorf("acquisition %s is %s: %w", id, r.State, ErrNotRetryable)
 		}
-		r.State, r.Attempts, r.Error, r.Reasons, r.Warnings, r.Verdict = StateQueued, 0, "", []string{}, nil, ""
+		verdict := ""
+		if r.Verdict == StatePromoted && r.State == StateFailed && (r.Step == StepEnrich || r.Step == StepSign || r.Step == StepPromote) {
+			verdict = string(StatePromoted)
+		}
+		r.State, r.Attempts, r.Error, r.Reasons, r.Warnings, r.Verdict = StateQueued, 0, "", []string{}, nil, State(verdict)
 		r.UpdatedAt = p.cfg.Now().UTC()
 		b, err := r.marshal()
 		if err != nil {

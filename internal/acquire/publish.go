@@ -304,6 +304,20 @@ func signatureArtifactType(format string) string {
 func (r *run) signOne(ctx context.Context, t *sign.Target, thumb string) (ocispec.Descriptor, error) {
 	p := r.p
 	if p.cfg.SignFormat == "cosign" {
+		// A signature this key made before (a step run again) verifies.
+		c, err := sigstore.NewKeyChecker(p.cfg.Signer.Public())
+		if err != nil {
+			return ocispec.Descriptor{}, err
+		}
+		sigs, _, err := c.Check(ctx, t)
+		if err != nil {
+			return ocispec.Descriptor{}, fmt.Errorf("list signatures of %s: %w", t.DigestRef(), err)
+		}
+		for _, s := range sigs {
+			if s.Verified {
+				return ocispec.Descriptor{Digest: digest.Digest(s.Digest)}, nil
+			}
+		}
 		descs, err := sigstore.Sign(ctx, t, p.cfg.Signer, sigstore.SignOptions{Referrers: true, NoTag: true})
 		if err != nil {
 			return ocispec.Descriptor{}, err
@@ -387,7 +401,7 @@ func (r *run) newerPromotion(ctx context.Context) (*Record, error) {
 		if err != nil {
 			return nil, err
 		}
-		if rec.Digest != r.rec.Digest && rec.Platform == r.rec.Platform {
+		if rec.Digest != r.rec.Digest {
 			return rec, nil
 		}
 	}

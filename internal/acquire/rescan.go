@@ -65,7 +65,7 @@ func (p *Pipeline) Rescan(ctx context.Context, force bool) (*RescanReport, error
 			if err != nil {
 				return nil, err
 			}
-			key := rec.Name + ":" + rec.Tag + "@" + rec.Platform
+			key := rec.Name + "@" + rec.Digest
 			if rec.SameAs != "" || done[key] {
 				continue
 			}
@@ -74,7 +74,7 @@ func (p *Pipeline) Rescan(ctx context.Context, force bool) (*RescanReport, error
 			}
 			res := p.rescanOne(ctx, rec)
 			if res == nil {
-				continue // not what golden/ serves under its tag: an older one may be
+				continue // no longer in golden/
 			}
 			done[key] = true
 			if !res.Passed {
@@ -99,7 +99,8 @@ func (p *Pipeline) Rescan(ctx context.Context, force bool) (*RescanReport, error
 }
 
 // rescanOne decides again on one promoted acquisition; nil when its image
-// is no longer what golden/ serves under its tag.
+// is no longer in golden/ (by digest: an image there only by digest is
+// pullable too).
 func (p *Pipeline) rescanOne(ctx context.Context, rec *Record) *RescanResult {
 	r := &run{p: p, rec: rec, outputs: map[string][]byte{}}
 	res := &RescanResult{ID: rec.ID, Image: rec.GoldenRef, Digest: rec.Digest}
@@ -108,18 +109,10 @@ func (p *Pipeline) rescanOne(ctx context.Context, rec *Record) *RescanResult {
 		p.log.ErrorContext(ctx, "rescan", "id", rec.ID, "err", err)
 		return res
 	}
-	if rec.Tag != "" {
-		repo, err := p.local(r.goldenRepo())
-		if err != nil {
-			return fail(err)
-		}
-		d, err := repo.Resolve(ctx, rec.Tag)
-		if errors.Is(err, errdef.ErrNotFound) || (err == nil && d.Digest.String() != rec.Digest) {
-			return nil
-		}
-		if err != nil {
-			return fail(err)
-		}
+	if in, err := p.inGolden(ctx, r.goldenRepo(), rec.Digest); err != nil {
+		return fail(err)
+	} else if !in {
+		return nil
 	}
 	var platforms []analysis.Platform
 	if err := r.output(ctx, "analysis", &platforms); err != nil {
@@ -200,6 +193,19 @@ func (p *Pipeline) rescanOne(ctx context.Context, rec *Record) *RescanResult {
 		}
 	}
 	return res
+}
+
+// inGolden reports whether repo holds the manifest dgst.
+func (p *Pipeline) inGolden(ctx context.Context, repo, dgst string) (bool, error) {
+	rr, err := p.local(repo)
+	if err != nil {
+		return false, err
+	}
+	_, err = rr.Resolve(ctx, dgst)
+	if errors.Is(err, errdef.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // rescanDue reports whether the data changed since the last rescan.

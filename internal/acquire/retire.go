@@ -165,13 +165,19 @@ func (p *Pipeline) removeRetired(ctx context.Context) {
 		// The tag goes only if it still names the retired digest (a newer
 		// acquisition may have moved it); the retired image goes unless
 		// another tag still names it.
-		kept, err := p.cfg.Promoter.Withdraw(ctx, r.Repository, r.Digest, tagOf(r.Reference))
-		if kept {
-			p.log.InfoContext(ctx, "retired image still tagged in golden/; only its retired tag was removed", "repo", r.Repository, "ref", r.Reference)
+		tag := tagOf(r.Reference)
+		if tag == "" {
+			tag = "*" // a digest retired: every tag naming it goes
 		}
+		kept, err := p.cfg.Promoter.Withdraw(ctx, r.Repository, r.Digest, tag)
 		if err != nil {
 			p.log.ErrorContext(ctx, "remove a retired image", "repo", r.Repository, "ref", r.Reference, "err", err)
 			continue
+		}
+		if kept {
+			// Another tag (or index) still names the digest: the retired tag
+			// is gone, the image stays for it.
+			p.log.InfoContext(ctx, "retired tag removed; the image stays in golden/ for another tag that names it", "repo", r.Repository, "ref", r.Reference)
 		}
 		if err := p.cfg.Retire.MarkRetirementRemoved(ctx, r.Repository, r.Reference, p.cfg.Now()); err != nil {
 			p.log.ErrorContext(ctx, "record a retired image's removal", "err", err)

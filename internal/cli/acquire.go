@@ -67,11 +67,13 @@ blocked, 2 failed or error. Without --wait it prints the acquisition's id.`,
 			req.Source = args[0]
 			body := map[string]any{"source": req.Source, "as": req.As, "platform": req.Platform}
 			var ids []string
+			partial := false
 			if allTags {
 				body["all_tags"], body["match"] = true, match
 				var out struct {
 					Acquisitions []acquire.Record `json:"acquisitions"`
 					Skipped      []string         `json:"skipped_tags"`
+					Error        string           `json:"error"`
 				}
 				if err := c.Do(ctx, "POST", "/api/v1/acquisitions", body, &out); err != nil {
 					return fmt.Errorf("acquire %s: %w", req.Source, err)
@@ -82,6 +84,11 @@ blocked, 2 failed or error. Without --wait it prints the acquisition's id.`,
 				}
 				if len(out.Skipped) > 0 {
 					fmt.Fprintf(g.stderr, "tags not matching %q (not acquired): %s\n", match, strings.Join(out.Skipped, ", "))
+				}
+				if out.Error != "" {
+					// Those queued run; the rest were not submitted.
+					defer func() { fmt.Fprintf(g.stderr, "not every tag was submitted: %s\n", out.Error) }()
+					partial = true
 				}
 			} else {
 				var rec acquire.Record
@@ -96,6 +103,9 @@ blocked, 2 failed or error. Without --wait it prints the acquisition's id.`,
 			if !wait {
 				for _, id := range ids {
 					fmt.Fprintln(g.stdout, id)
+				}
+				if partial {
+					return &exitError{2, errors.New("not every tag was submitted")}
 				}
 				return nil
 			}
@@ -121,6 +131,9 @@ blocked, 2 failed or error. Without --wait it prints the acquisition's id.`,
 			}
 			if worst > 0 {
 				return &exitError{worst, fmt.Errorf("%s", outcomeWord(worst))}
+			}
+			if partial {
+				return &exitError{2, errors.New("not every tag was submitted")}
 			}
 			return nil
 		},
@@ -354,8 +367,10 @@ func newAcquisitionsCmd(g *globals) *cobra.Command {
 		Use:   "retry ID",
 		Short: "Run a failed acquisition again from the step that failed, or decide a blocked one again",
 		Long: `Queue a failed acquisition again from the step where it failed, or a blocked
-one again from its risk score and decision (after an exception was added
-or the policy changed; the analysis is not repeated).`,
+one again from its upstream signature check: signatures, analysis, score
+and decision are done again (after an exception was added, trust material
+or the policy changed, or a scanner that was down is back), without copying
+the image again.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var rec acquire.Record

@@ -323,6 +323,10 @@ func (s *Server) retireGolden(w http.ResponseWriter, r *http.Request, p *auth.Pr
 	}
 	ret, err := s.pipeline.Retire(r.Context(), req.Image, req.EOL, grace, p.Name)
 	if err != nil {
+		if sign.HTTPError(err) || sign.Unreachable(err) {
+			s.apiFailure(w, r, "retire", err) // this server's registry, not an upstream
+			return
+		}
 		s.acquireFailure(w, r, "retire", err)
 		return
 	}

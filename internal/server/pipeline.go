@@ -266,23 +266,29 @@ type allowList struct {
 	static []upstream.Upstream
 }
 
+// Match picks the most specific entry of both lists (a stored one on a
+// tie: it carries trust material, credentials and limits), with its
+// credentials when it is a stored one.
 func (a allowList) Match(ctx context.Context, ref string) (upstream.Upstream, error) {
-	// The configured entries first: they need no database or key.
-	if u, _, err := upstream.Match(a.static, ref); err == nil {
-		return u, nil
+	listed, err := a.reg.List(ctx)
+	if err != nil {
+		// The stored entries cannot be read (e.g. their key is missing):
+		// the configured ones still answer, and say so when they don't.
+		if u, _, serr := upstream.Match(a.static, ref); serr == nil {
+			return u, nil
+		}
+		return upstream.Upstream{}, err
 	}
-	u, err := a.reg.Match(ctx, ref)
-	var na *upstream.NotAllowedError
-	if err == nil || !errors.As(err, &na) {
-		return u, err
+	u, _, err := upstream.Match(append(listed, a.static...), ref)
+	if err != nil {
+		return upstream.Upstream{}, err
 	}
-	listed, lerr := a.reg.List(ctx)
-	if lerr != nil {
-		return u, err
+	for _, l := range listed {
+		if l.Name == u.Name {
+			return a.reg.Get(ctx, u.Name) // with its credentials
+		}
 	}
-	// Refuse with suggestions from the whole list.
-	_, _, err = upstream.Match(append(listed, a.static...), ref)
-	return upstream.Upstream{}, err
+	return u, nil
 }
 
 // exceptionSource reads the stored exceptions.

@@ -164,6 +164,30 @@ func TestPromoteCopiesClosureAtomically(t *testing.T) {
 		t.Error("the cosign tag is still in golden")
 	}
 
+	// A platform manifest another index lists (and what is attached to
+	// it) stays when one index is withdrawn.
+	if _, err := s.Promote(ctx, q, g, idx.Digest, "1.0"); err != nil {
+		t.Fatal(err)
+	}
+	second := store.Manifest{Repository: q, MediaType: "application/vnd.oci.image.index.v1+json", Content: []byte(`{"index":"other"}`),
+		Manifests: []store.Reference{{Digest: child.Digest, Size: int64(len(child.Content))}}}
+	second.Digest = digest.FromBytes(second.Content).String()
+	put(t, s, second, "2.0")
+	if _, err := s.Promote(ctx, q, g, second.Digest, "2.0"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Withdraw(ctx, g, idx.Digest, "1.0"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetManifest(ctx, g, idx.Digest); !errors.Is(err, store.ErrManifestUnknown) {
+		t.Errorf("the withdrawn index is still there: %v", err)
+	}
+	for _, d := range []string{second.Digest, child.Digest, sbom.Digest, sig.Digest} {
+		if _, err := s.GetManifest(ctx, g, d); err != nil {
+			t.Errorf("%s, which golden 2.0 still needs, was withdrawn: %v", d, err)
+		}
+	}
+
 	// A closure with a missing manifest copies nothing at all.
 	if _, err := s.Promote(ctx, q, "golden/other", dg("absent"), "x"); err == nil {
 		t.Fatal("promoting an absent manifest succeeded")

@@ -158,6 +158,61 @@ func promoteNeighbours(ctx context.Context, tx *sql.Tx, repoID int64, d string) 
 	return out, rows.Err()
 }
 
+// neededOutside reports whether manifest d is listed by an index outside
+// the set in, or named by a tag other than cosign's tags of the set.
+func neededOutside(ctx context.Context, tx *sql.Tx, repoID int64, d string, in map[string]bool) (bool, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT manifest_digest FROM manifest_references WHERE repository_id = $1 AND digest = $2 AND kind = 'manifest'`, repoID, d)
+	if err != nil {
+		return false, fmt.Errorf("what lists %s: %w", d, err)
+	}
+	var parents []string
+	for rows.Next() {
+		var p string
+		if err := rows.Scan(&p); err != nil {
+			_ = rows.Close()
+			return false, err
+		}
+		parents = append(parents, p)
+	}
+	_ = rows.Close()
+	if err := rows.Err(); err != nil {
+		return false, err
+	}
+	for _, p := range parents {
+		if !in[p] {
+			return true, nil
+		}
+	}
+	rows, err = tx.QueryContext(ctx, `SELECT name FROM tags WHERE repository_id = $1 AND manifest_digest = $2`, repoID, d)
+	if err != nil {
+		return false, fmt.Errorf("what names %s: %w", d, err)
+	}
+	defer func() { _ = rows.Close() }()
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return false, err
+		}
+		if !cosignTagOf(name, in) {
+			return true, nil
+		}
+	}
+	return false, rows.Err()
+}
+
+// cosignTagOf reports whether tag is cosign's sha256-<hex>.sig/.att/.sbom
+// tag of a manifest in the set.
+func cosignTagOf(tag string, in map[string]bool) bool {
+	for _, suffix := range cosignSuffixes {
+		if base, ok := strings.CutSuffix(tag, suffix); ok {
+			if alg, hex, ok := strings.Cut(base, "-"); ok && in[alg+":"+hex] {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // Withdraw takes root out of repo (a golden/ repository): tag is removed
 // if it still names root (every tag naming root when tag is "*"), and
 // when no tag names root any more, root and everything Promote copied with
@@ -226,12 +281,47 @@ func (s *Store) Withdraw(ctx context.Context, repo, root, tag string) (kept bool
 				}
 			}
 		}
+		// What something outside the closure still needs stays, with
+		// everything it needs in turn: a platform manifest another index
+		// of the repository lists, a manifest another tag names.
+		in := map[string]bool{}
 		for _, d := range closure {
+			in[d] = true
+		}
+		keep := map[string]bool{}
+		var roots []string
+		for _, d := range closure {
+			needed, err := neededOutside(ctx, tx, id, d, in)
+			if err != nil {
+				return fmt.Errorf("withdraw %s@%s: %w", repo, root, err)
+			}
+			if needed {
+				roots = append(roots, d)
+			}
+		}
+		for len(roots) > 0 {
+			d := roots[0]
+			roots = roots[1:]
+			if keep[d] {
+				continue
+			}
+			keep[d] = true
+			next, err := promoteNeighbours(ctx, tx, id, d)
+			if err != nil {
+				return fmt.Errorf("withdraw %s@%s: %w", repo, root, err)
+			}
+			roots = append(roots, next...)
+		}
+		for _, d := range closure {
+			if keep[d] {
+				continue
+			}
 			// Tags naming it (cosign's) and its references go with it.
 			if _, err := tx.ExecContext(ctx, `DELETE FROM manifests WHERE repository_id = $1 AND digest = $2`, id, d); err != nil {
 				return fmt.Errorf("withdraw %s@%s: delete %s: %w", repo, root, d, err)
 			}
 		}
+		kept = keep[root]
 		return nil
 	})
 	return kept, err

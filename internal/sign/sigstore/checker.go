@@ -130,6 +130,24 @@ func New(opts Options) (*Checker, error) {
 	return c, nil
 }
 
+// NewKeyChecker verifies cosign signatures made with the key whose public
+// half is pub (the pipeline checks whether it signed something already).
+func NewKeyChecker(pub crypto.PublicKey) (*Checker, error) {
+	c := &Checker{pub: pub}
+	var err error
+	if c.keyID, err = KeyID(pub); err != nil {
+		return nil, err
+	}
+	if c.sha256Verifier, err = signature.LoadVerifier(pub, crypto.SHA256); err != nil {
+		return nil, err
+	}
+	if c.bundleVerifier, err = signature.LoadDefaultVerifier(pub); err != nil {
+		return nil, err
+	}
+	c.fingerprint = "key " + c.keyID
+	return c, nil
+}
+
 // Name returns "sigstore".
 func (c *Checker) Name() string { return "sigstore" }
 
