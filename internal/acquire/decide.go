@@ -206,7 +206,7 @@ func (r *run) decideAll(ctx context.Context, platforms []analysis.Platform, resu
 	repos := []string{rec.Name, r.quarantineRepo(), r.goldenRepo(), src.Name(), src.Repository}
 	sig := policy.SignatureCheck{}
 	if s := rec.Signatures; s != nil {
-		sig = policy.SignatureCheck{Found: s.Found, Verified: s.Verified, Signers: s.Signers}
+		sig = policy.SignatureCheck{Found: s.Found, Verified: s.Verified, Signers: s.Signers, Format: s.Format}
 		if s.Found && !s.Verified {
 			sig.Error = s.Detail
 		}

@@ -150,7 +150,10 @@ type SignatureResult struct {
 	Found    bool     `json:"found"`
 	Verified bool     `json:"verified"`
 	Signers  []string `json:"signers,omitempty"`
-	Detail   string   `json:"detail,omitempty"`
+	// Format is the family of the signatures found: "notation" or
+	// "cosign" (the verified one's when one verified).
+	Format string `json:"format,omitempty"`
+	Detail string `json:"detail,omitempty"`
 }
 
 // Referrer is an artifact attached to the image.

@@ -61,6 +61,9 @@ func (r *run) verifySignatures(ctx context.Context) (stepResult, error) {
 			if s.Verified && s.Identity != "" {
 				res.Signers = append(res.Signers, s.Identity)
 			}
+			if res.Format == "" || s.Verified {
+				res.Format = family(s.Format)
+			}
 			if !s.Verified && c.Configured() {
 				failures = append(failures, fmt.Sprintf("%s signature %s: %s", s.Format, shortDigest(s.Digest), reasonText(s)))
 			}
@@ -111,6 +114,14 @@ func checkersFor(up upstream.Upstream) ([]sign.Checker, error) {
 		return nil, fmt.Errorf("upstream %s: Sigstore trust: %w", up.Name, err)
 	}
 	return []sign.Checker{n, s}, nil
+}
+
+// family is the policy's name of a signature format's family.
+func family(f sign.Format) string {
+	if f == sign.FormatNotationJWS || f == sign.FormatNotationCOSE {
+		return "notation"
+	}
+	return "cosign"
 }
 
 func reasonText(s sign.Signature) string {
