@@ -229,7 +229,7 @@ func (r *run) importImage(ctx context.Context) (stepResult, error) {
 	}
 	// Referrers of an index's platform manifests are not predecessors of
 	// the index: copy each platform's too.
-	children, err := childManifests(ctx, up, root)
+	children, err := childManifestsOf(ctx, up, root)
 	if err != nil {
 		return stepResult{}, err
 	}
@@ -325,11 +325,8 @@ func selectPlatform(ctx context.Context, src content.Fetcher, root ocispec.Descr
 	return root, permanent(fmt.Errorf("the image has no %s platform (it has %s)", platform, strings.Join(have, ", ")))
 }
 
-// childManifests lists an index's image manifests (nil for an image).
-func childManifests(ctx context.Context, src content.Fetcher, root ocispec.Descriptor) ([]ocispec.Descriptor, error) {
-	return childManifestsOf(ctx, src, root)
-}
-
+// childManifestsOf lists an index's manifests, BuildKit's attestation
+// manifests left out (nil for an image).
 func childManifestsOf(ctx context.Context, src content.Fetcher, root ocispec.Descriptor) ([]ocispec.Descriptor, error) {
 	if !isIndex(root.MediaType) {
 		return nil, nil
