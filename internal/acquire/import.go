@@ -397,6 +397,29 @@ func graphSize(ctx context.Context, src content.Fetcher, root ocispec.Descriptor
 	return total, nil
 }
 
+// matchingTags lists the tags of repo that re matches, leaving out the
+// sha256-<hex> tags of cosign's artifacts and the referrers tag schema,
+// and up to 100 of those it does not match. More than maxTags matching
+// tags is an error.
+func matchingTags(ctx context.Context, repo *remote.Repository, re *regexp.Regexp) (tags, skipped []string, err error) {
+	err = repo.Tags(ctx, "", func(page []string) error {
+		for _, t := range page {
+			switch {
+			case strings.HasPrefix(t, "sha256-"):
+			case re.MatchString(t):
+				tags = append(tags, t)
+			case len(skipped) < 100:
+				skipped = append(skipped, t)
+			}
+		}
+		if len(tags) > maxTags {
+			return fmt.Errorf("more than %d matching tags", maxTags)
+		}
+		return nil
+	})
+	return tags, skipped, err
+}
+
 // copyCosignTags copies cosign's tag-schema artifacts of root
 // (sha256-<hex>.sig, .att, .sbom), which are not referrers.
 func copyCosignTags(ctx context.Context, src *remote.Repository, dst oras.Target, root ocispec.Descriptor) (int, error) {

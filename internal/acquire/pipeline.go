@@ -292,23 +292,7 @@ func (p *Pipeline) SubmitAllTags(ctx context.Context, r Request, match, submitte
 	if err != nil {
 		return nil, nil, err
 	}
-	var tags, skipped []string
-	err = repo.Tags(ctx, "", func(page []string) error {
-		for _, t := range page {
-			switch {
-			case strings.HasPrefix(t, "sha256-"):
-				// cosign's artifacts and the referrers tag schema
-			case re.MatchString(t):
-				tags = append(tags, t)
-			case len(skipped) < 100:
-				skipped = append(skipped, t)
-			}
-		}
-		if len(tags)+len(skipped) > maxTags {
-			return fmt.Errorf("more than %d tags in %s", maxTags, src.Name())
-		}
-		return nil
-	})
+	tags, skipped, err := matchingTags(ctx, repo, re)
 	if err != nil {
 		return nil, nil, fmt.Errorf("list tags of %s: %w", src.Name(), err)
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -264,7 +265,7 @@ func (r *run) sign(ctx context.Context) (stepResult, error) {
 	rec.Referrers = attached
 	targets := []string{rec.Digest}
 	for _, ref := range rec.Referrers {
-		if !contains(targets, ref.Subject) {
+		if !slices.Contains(targets, ref.Subject) {
 			targets = append(targets, ref.Subject)
 		}
 	}
@@ -328,7 +329,7 @@ func (r *run) signOne(ctx context.Context, t *sign.Target, thumb string) (ocispe
 	err := t.Repo.Referrers(ctx, t.Desc, sign.ArtifactTypeNotation, func(refs []ocispec.Descriptor) error {
 		for _, d := range refs {
 			var thumbs []string
-			if json.Unmarshal([]byte(d.Annotations["io.cncf.notary.x509chain.thumbprint#S256"]), &thumbs) == nil && contains(thumbs, thumb) {
+			if json.Unmarshal([]byte(d.Annotations["io.cncf.notary.x509chain.thumbprint#S256"]), &thumbs) == nil && slices.Contains(thumbs, thumb) {
 				found = &d
 			}
 		}

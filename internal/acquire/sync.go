@@ -222,18 +222,7 @@ func (p *Pipeline) syncOnce(ctx context.Context, r *SyncRule) {
 		fail(err)
 		return
 	}
-	var tags []string
-	err = repo.Tags(ctx, "", func(page []string) error {
-		for _, t := range page {
-			if !strings.HasPrefix(t, "sha256-") && re.MatchString(t) {
-				tags = append(tags, t)
-			}
-		}
-		if len(tags) > maxTags {
-			return fmt.Errorf("more than %d matching tags", maxTags)
-		}
-		return nil
-	})
+	tags, _, err := matchingTags(ctx, repo, re)
 	if err != nil {
 		fail(fmt.Errorf("list tags of %s: %w", r.Source, err))
 		return

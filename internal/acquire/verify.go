@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/cssc-project/cssc/internal/attest"
@@ -65,7 +66,7 @@ func (r *run) verifySignatures(ctx context.Context) (stepResult, error) {
 				res.Format = family(s.Format)
 			}
 			if !s.Verified && c.Configured() {
-				failures = append(failures, fmt.Sprintf("%s signature %s: %s", s.Format, shortDigest(s.Digest), reasonText(s)))
+				failures = append(failures, fmt.Sprintf("%s signature %s: %s", s.Format, sign.ShortDigest(s.Digest), reasonText(s)))
 			}
 		}
 		if c.Configured() {
@@ -131,13 +132,6 @@ func reasonText(s sign.Signature) string {
 	return string(s.Reason)
 }
 
-func shortDigest(d string) string {
-	if i := strings.IndexByte(d, ':'); i >= 0 && len(d) > i+13 {
-		return d[:i+13]
-	}
-	return d
-}
-
 // Metadata is what verify-metadata found attached upstream.
 type Metadata struct {
 	Provenance *Provenance `json:"provenance,omitempty"`
@@ -172,7 +166,7 @@ func (r *run) verifyMetadata(ctx context.Context) (stepResult, error) {
 		return stepResult{}, err
 	}
 	for _, a := range atts {
-		if !contains(provenancePredicates, a.PredicateType) {
+		if !slices.Contains(provenancePredicates, a.PredicateType) {
 			continue
 		}
 		pv, err := readProvenance(a)
@@ -234,13 +228,4 @@ func readProvenance(a attest.Attestation) (*Provenance, error) {
 		pv.BuildType = st.Predicate.BuildType
 	}
 	return pv, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/cssc-project/cssc/internal/acquire"
 	"github.com/cssc-project/cssc/internal/apiclient"
 	"github.com/cssc-project/cssc/internal/policy"
+	"github.com/cssc-project/cssc/internal/sign"
 	"github.com/cssc-project/cssc/internal/upstream"
 )
 
@@ -441,16 +442,9 @@ func printRecord(w io.Writer, r *acquire.Record) {
 	if len(r.Referrers) > 0 {
 		fmt.Fprintln(w, "  attached:")
 		for _, ref := range r.Referrers {
-			fmt.Fprintf(w, "    %-15s %s  on %s  (%s)\n", ref.Kind, shortDigest(ref.Digest), shortDigest(ref.Subject), ref.ArtifactType)
+			fmt.Fprintf(w, "    %-15s %s  on %s  (%s)\n", ref.Kind, sign.ShortDigest(ref.Digest), sign.ShortDigest(ref.Subject), ref.ArtifactType)
 		}
 	}
-}
-
-func shortDigest(d string) string {
-	if i := strings.IndexByte(d, ':'); i >= 0 && len(d) > i+13 {
-		return d[:i+13]
-	}
-	return d
 }
 
 func newUpstreamCmd(g *globals) *cobra.Command {
@@ -861,7 +855,7 @@ immutable: only a new acquisition moves one.`,
 			if err := g.call(cmd, "POST", "/api/v1/golden/retire", body, &out); err != nil {
 				return fmt.Errorf("retire %s: %w", args[0], err)
 			}
-			fmt.Fprintf(g.stdout, "%s (%s): end of life %s; leaves golden/ after %s\n", out.Image, shortDigest(out.Digest),
+			fmt.Fprintf(g.stdout, "%s (%s): end of life %s; leaves golden/ after %s\n", out.Image, sign.ShortDigest(out.Digest),
 				out.EndOfLife.Format(time.RFC3339), out.RemoveAfter.Format(time.RFC3339))
 			return nil
 		},

@@ -45,7 +45,7 @@ func writeOne(b *strings.Builder, r *Report, indent string) {
 		if s.Index > 0 {
 			where += fmt.Sprintf(" #%d", s.Index)
 		}
-		fmt.Fprintf(b, "%s  %-15s %s %s: ", indent, s.Format, where, short(s.Digest))
+		fmt.Fprintf(b, "%s  %-15s %s %s: ", indent, s.Format, where, ShortDigest(s.Digest))
 		switch {
 		case s.Verified:
 			fmt.Fprintf(b, "verified, signed by %s", orUnknown(s.Identity))
@@ -90,9 +90,11 @@ func nameOf(ref string) string {
 	return ref
 }
 
-func short(d string) string {
-	if len(d) > 19 {
-		return d[:19]
+// ShortDigest shortens "sha256:<64 hex>" to "sha256:<12 hex>" for people
+// to read (other algorithms alike).
+func ShortDigest(d string) string {
+	if i := strings.IndexByte(d, ':'); i >= 0 && len(d) > i+13 {
+		return d[:i+13]
 	}
 	return d
 }
